@@ -1,0 +1,1 @@
+//! openraft type configuration and conversions (being written).

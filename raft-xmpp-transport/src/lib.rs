@@ -1,0 +1,11 @@
+//! `raft-xmpp-transport` — the tokio driver for `proto`'s S2S state machines.
+//!
+//! ```text
+//!  TCP ─▶ TLS (rustls) ─▶ proto::xml::StreamReader ─▶ proto::s2s ─▶ stanzas ─▶ router
+//!   ▲                                                                          │
+//!   └──────────── connection pool per remote domain (SRV discovery) ◀──────────┘
+//!                 openraft RaftNetworkFactory lives here
+//! ```
+//!
+//! Not built yet: this crate is the subject of its own issue (sockets, TLS, SRV discovery,
+//! connection pool, openraft network, fault hook, in-memory network).
