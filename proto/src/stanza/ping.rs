@@ -50,8 +50,7 @@ mod tests {
 
     #[test]
     fn parses_literal_wire_form() {
-        if let Ok(el) = parse_fragment("<ping xmlns='urn:xmpp:ping'/>") {
-            assert_eq!(Ping::try_from(&el), Ok(Ping));
-        }
+        let el = parse_fragment("<ping xmlns='urn:xmpp:ping'/>").unwrap();
+        assert_eq!(Ping::try_from(&el), Ok(Ping));
     }
 }

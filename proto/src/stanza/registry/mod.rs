@@ -204,6 +204,10 @@ dispatch! {
     }
 }
 
+/// Proptest strategies for valid registry values (shared with `record`'s tests).
+#[cfg(test)]
+pub(crate) mod strategies;
+
 #[cfg(test)]
 #[path = "registry_tests.rs"]
 mod tests;
