@@ -112,14 +112,20 @@ pub(crate) fn check_meta(meta: &BTreeMap<String, String>) -> Result<(), Registry
     Ok(())
 }
 
-/// An ASCII DNS name, lowercased: labels of letters, digits and `-`, at most
+/// An ASCII DNS name, lowercased: RFC 1123 labels (letters, digits, inner `-`), at most
 /// [`MAX_DOMAIN_BYTES`], a trailing dot dropped. Domains are registry keys, so case must not
 /// create two records for one Exchange.
 pub(crate) fn normalize_domain(field: &str, value: &str) -> Result<String, RegistryError> {
     let d = value.strip_suffix('.').unwrap_or(value);
     check_text(field, d, MAX_DOMAIN_BYTES)?;
-    let label_ok =
-        |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    // RFC 1123 host labels: 1..=63 letters, digits and hyphens, not starting or ending with one.
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
     if !d.split('.').all(label_ok) {
         return Err(invalid(field, format!("{value:?} is not a DNS domain name")));
     }
