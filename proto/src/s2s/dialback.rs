@@ -19,8 +19,9 @@ use crate::xml::Element;
 /// XEP's test vector (and every deployed server) uses.
 pub fn dialback_key(secret: &str, receiving: &str, originating: &str, stream_id: &str) -> String {
     let hashed_secret = hex::encode(Sha256::digest(secret.as_bytes()));
-    #[allow(clippy::expect_used)] // HMAC accepts keys of any length: this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(hashed_secret.as_bytes()).expect("HMAC takes any key length");
+    // HMAC accepts keys of any length: this cannot fail.
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(hashed_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(receiving.as_bytes());
     mac.update(b" ");
     mac.update(originating.as_bytes());
@@ -200,10 +201,17 @@ mod tests {
         let req = result_request("o.example", "r.example", "abc");
         assert_eq!(
             Dialback::parse(&req),
-            Some(Dialback::ResultRequest { from: "o.example".into(), to: "r.example".into(), key: "abc".into() })
+            Some(Dialback::ResultRequest {
+                from: "o.example".into(),
+                to: "r.example".into(),
+                key: "abc".into()
+            })
         );
         let ans = result_answer("r.example", "o.example", Verdict::Invalid);
-        assert!(matches!(Dialback::parse(&ans), Some(Dialback::ResultAnswer { verdict: Verdict::Invalid, .. })));
+        assert!(matches!(
+            Dialback::parse(&ans),
+            Some(Dialback::ResultAnswer { verdict: Verdict::Invalid, .. })
+        ));
         let v = VerifyRequest { from: "r".into(), to: "o".into(), id: "S".into(), key: "k".into() };
         assert_eq!(Dialback::parse(&v.to_element()), Some(Dialback::VerifyRequest(v)));
         let a = VerifyAnswer { from: "o".into(), to: "r".into(), id: "S".into(), verdict: Verdict::Valid };

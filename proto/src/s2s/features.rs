@@ -53,7 +53,8 @@ impl Features {
         }
         if self.dialback {
             f.append_child(
-                Element::new("dialback", ns::DIALBACK_FEATURE).with_child(Element::new("errors", ns::DIALBACK_FEATURE)),
+                Element::new("dialback", ns::DIALBACK_FEATURE)
+                    .with_child(Element::new("errors", ns::DIALBACK_FEATURE)),
             );
         }
         if self.bidi {

@@ -268,7 +268,8 @@ impl Initiator {
                 self.link.set_authenticated(now);
                 self.link.restart(now);
                 self.send_header(now);
-                let authed = Authed { secured: neg.secured, method: AuthMethod::SaslExternal, bidi: neg.bidi };
+                let authed =
+                    Authed { secured: neg.secured, method: AuthMethod::SaslExternal, bidi: neg.bidi };
                 State::ExpectHeader(Phase::Authed(authed))
             }
             State::ExpectSasl(neg) if el.is("failure", ns::SASL) => {
@@ -281,7 +282,9 @@ impl Initiator {
                     }
                 }
             }
-            State::ExpectDialback(neg) if el.is("result", ns::DIALBACK) => self.on_dialback_answer(now, neg, &el)?,
+            State::ExpectDialback(neg) if el.is("result", ns::DIALBACK) => {
+                self.on_dialback_answer(now, neg, &el)?
+            }
             State::Established(authed) => {
                 self.check_incoming(authed, &el)?;
                 self.link.push_event(Event::Stanza(el));
@@ -292,7 +295,13 @@ impl Initiator {
         Ok(())
     }
 
-    fn on_features(&mut self, now: Instant, phase: Phase, stream_id: String, f: Features) -> Result<State, Misbehaviour> {
+    fn on_features(
+        &mut self,
+        now: Instant,
+        phase: Phase,
+        stream_id: String,
+        f: Features,
+    ) -> Result<State, Misbehaviour> {
         Ok(match phase {
             Phase::Plain => {
                 if f.starttls.is_none() {
@@ -311,8 +320,11 @@ impl Initiator {
                     self.link.send(now, &features::bidi_request());
                 }
                 let neg = Negotiating { secured, stream_id, features: f, bidi };
-                if self.config.auth.allow_sasl_external && neg.features.mechanisms.iter().any(|m| m == EXTERNAL) {
-                    let authzid = (!self.config.auth.empty_authzid).then_some(self.config.local_domain.as_str());
+                if self.config.auth.allow_sasl_external
+                    && neg.features.mechanisms.iter().any(|m| m == EXTERNAL)
+                {
+                    let authzid =
+                        (!self.config.auth.empty_authzid).then_some(self.config.local_domain.as_str());
                     self.link.send(now, &features::sasl_external_auth(authzid));
                     State::ExpectSasl(neg)
                 } else if self.try_dialback(now, &neg) {
@@ -346,7 +358,12 @@ impl Initiator {
         true
     }
 
-    fn on_dialback_answer(&mut self, now: Instant, neg: Negotiating, el: &Element) -> Result<State, Misbehaviour> {
+    fn on_dialback_answer(
+        &mut self,
+        now: Instant,
+        neg: Negotiating,
+        el: &Element,
+    ) -> Result<State, Misbehaviour> {
         let Some(Dialback::ResultAnswer { from, to, verdict }) = Dialback::parse(el) else {
             return Err(unexpected(el));
         };

@@ -11,7 +11,7 @@ use super::event::{CloseReason, Event, TlsRole};
 use super::misbehaviour::Misbehaviour;
 use crate::error::StreamError;
 use crate::ns;
-use crate::xml::{write, Element, Limits, StreamReader, XmlEvent};
+use crate::xml::{write, Element, Limits, StreamHeader, StreamReader, XmlEvent};
 
 /// Where the stream is in its life, independent of the negotiation step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ enum Life {
 #[derive(Debug)]
 pub(crate) enum Input {
     /// A stream header.
-    Header(crate::xml::StreamHeader),
+    Header(StreamHeader),
     /// A top-level element other than `<stream:error/>`.
     Element(Element),
 }
@@ -170,23 +170,24 @@ impl Link {
     }
 
     /// Write our stream header. `id` is `Some` on the receiving side.
-    pub(crate) fn send_header(&mut self, now: Instant, from: Option<&str>, to: Option<&str>, with_id: bool) -> String {
+    pub(crate) fn send_header(
+        &mut self,
+        now: Instant,
+        from: Option<&str>,
+        to: Option<&str>,
+        with_id: bool,
+    ) -> String {
         let id = if with_id { fresh_stream_id() } else { String::new() };
-        self.out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='");
-        self.out.extend_from_slice(ns::JABBER_SERVER.as_bytes());
-        self.out.extend_from_slice(b"' xmlns:stream='");
-        self.out.extend_from_slice(ns::STREAM.as_bytes());
-        self.out.extend_from_slice(b"' xmlns:db='");
-        self.out.extend_from_slice(ns::DIALBACK.as_bytes());
-        self.out.push(b'\'');
-        for (name, value) in [("from", from), ("to", to), ("id", with_id.then_some(id.as_str()))] {
-            if let Some(v) = value {
-                self.out.extend_from_slice(format!(" {name}='").as_bytes());
-                write::escape_into(v, true, &mut self.out);
-                self.out.push(b'\'');
-            }
-        }
-        self.out.extend_from_slice(b" version='1.0'>");
+        let header = StreamHeader {
+            content_ns: ns::JABBER_SERVER.to_owned(),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+            id: with_id.then(|| id.clone()),
+            version: Some("1.0".to_owned()),
+            lang: None,
+            declares_dialback: true,
+        };
+        write::write_stream_header(&header, &mut self.out);
         self.header_sent = true;
         self.last_tx = now;
         id
@@ -214,7 +215,7 @@ impl Link {
                 self.send_header(now, from.as_deref(), to.as_deref(), true);
             }
             write::write_stanza(&err.to_element(), ns::JABBER_SERVER, &mut self.out);
-            self.out.extend_from_slice(b"</stream:stream>");
+            self.out.extend_from_slice(write::STREAM_CLOSE);
         }
         self.finish(CloseReason::SentError(err));
     }
@@ -222,7 +223,7 @@ impl Link {
     /// End the stream without an error (e.g. after a refused authentication) for `reason`.
     pub(crate) fn end(&mut self, reason: CloseReason) {
         if self.life == Life::Open && !self.awaiting_tls {
-            self.out.extend_from_slice(b"</stream:stream>");
+            self.out.extend_from_slice(write::STREAM_CLOSE);
         }
         self.finish(reason);
     }
@@ -236,13 +237,17 @@ impl Link {
             self.finish(CloseReason::Local);
             return;
         }
-        self.out.extend_from_slice(b"</stream:stream>");
+        self.out.extend_from_slice(write::STREAM_CLOSE);
         self.life = Life::Closing { deadline: now + self.timeouts.close };
     }
 
     /// The transport ended.
     pub(crate) fn eof(&mut self) {
-        let reason = if matches!(self.life, Life::Closing { .. }) { CloseReason::Local } else { CloseReason::TransportClosed };
+        let reason = if matches!(self.life, Life::Closing { .. }) {
+            CloseReason::Local
+        } else {
+            CloseReason::TransportClosed
+        };
         self.finish(reason);
     }
 
@@ -252,7 +257,7 @@ impl Link {
         }
         // Answer a peer's close so it need not wait for its own close timeout.
         if self.life == Life::Open && reason == CloseReason::Peer && !self.awaiting_tls {
-            self.out.extend_from_slice(b"</stream:stream>");
+            self.out.extend_from_slice(write::STREAM_CLOSE);
         }
         self.life = Life::Closed;
         self.push_event(Event::Closed { reason });

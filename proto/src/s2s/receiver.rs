@@ -14,7 +14,9 @@ use std::time::Instant;
 use rustls_pki_types::CertificateDer;
 
 use super::config::{ReceiverConfig, TlsMode};
-use super::dialback::{dialback_key, keys_equal, result_answer, Dialback, Verdict, VerifyAnswer, VerifyRequest};
+use super::dialback::{
+    dialback_key, keys_equal, result_answer, Dialback, Verdict, VerifyAnswer, VerifyRequest,
+};
 use super::event::{AuthMethod, Event, SendError, TlsInfo, TlsRole};
 use super::features::{self, AuthzidError, Features, EXTERNAL};
 use super::identity::{cert_names_domain, jid_domain, same_domain};
@@ -135,7 +137,12 @@ impl Receiver {
             return;
         }
         self.link.set_authenticated(now);
-        self.establish(Authed { peer: neg.peer, local: neg.local, method: AuthMethod::Dialback, bidi: neg.bidi });
+        self.establish(Authed {
+            peer: neg.peer,
+            local: neg.local,
+            method: AuthMethod::Dialback,
+            bidi: neg.bidi,
+        });
     }
 
     /// Send a stanza to the initiator: only on an authenticated bidi stream, from our domain on
@@ -250,7 +257,8 @@ impl Receiver {
     fn on_header(&mut self, now: Instant, phase: Phase, h: &StreamHeader) -> Result<(), Misbehaviour> {
         // Whatever goes wrong below, the error goes out under a header addressed like this.
         let served = h.to.as_deref().filter(|to| self.serves(to)).map(str::to_owned);
-        self.link.error_header = (served.clone().or_else(|| self.config.local_domains.first().cloned()), h.from.clone());
+        self.link.error_header =
+            (served.clone().or_else(|| self.config.local_domains.first().cloned()), h.from.clone());
         check_header(h)?;
         let local = match h.to.as_deref() {
             None => return Err(Misbehaviour::MissingAddress("to")),
@@ -305,7 +313,12 @@ impl Receiver {
         }
     }
 
-    fn on_negotiating(&mut self, now: Instant, mut neg: Negotiating, el: &Element) -> Result<State, Misbehaviour> {
+    fn on_negotiating(
+        &mut self,
+        now: Instant,
+        mut neg: Negotiating,
+        el: &Element,
+    ) -> Result<State, Misbehaviour> {
         let secured = neg.tls.is_some() || !self.config.require_tls;
         match (el.ns(), el.name()) {
             (ns::TLS, "starttls") if neg.tls.is_none() && self.config.tls == TlsMode::StartTls => {
@@ -331,7 +344,12 @@ impl Receiver {
                     return Err(Misbehaviour::UnauthenticatedFrom(from));
                 }
                 neg.local = to;
-                let request = VerifyRequest { from: neg.local.clone(), to: neg.peer.clone(), id: neg.stream_id.clone(), key };
+                let request = VerifyRequest {
+                    from: neg.local.clone(),
+                    to: neg.peer.clone(),
+                    id: neg.stream_id.clone(),
+                    key,
+                };
                 self.link.push_event(Event::VerifyDialback { request });
                 Ok(State::AwaitVerdict(neg))
             }
@@ -364,7 +382,8 @@ impl Receiver {
         self.link.send(now, &features::sasl_success());
         self.link.set_authenticated(now);
         self.link.restart(now);
-        let authed = Authed { peer: neg.peer, local: neg.local, method: AuthMethod::SaslExternal, bidi: neg.bidi };
+        let authed =
+            Authed { peer: neg.peer, local: neg.local, method: AuthMethod::SaslExternal, bidi: neg.bidi };
         Ok(State::ExpectHeader(Phase::Authed(authed)))
     }
 
