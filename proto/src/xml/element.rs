@@ -187,7 +187,7 @@ impl Element {
     /// Serialize as a standalone XML fragment (declares its own default namespace).
     pub fn to_xml(&self) -> String {
         let mut out = Vec::new();
-        super::write::write_element(self, None, &mut out);
+        super::write::write_fragment(self, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 }

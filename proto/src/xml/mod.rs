@@ -6,6 +6,7 @@
 //! ```
 
 mod element;
+mod parse;
 mod reader;
 pub mod write;
 

@@ -6,7 +6,34 @@
 //! differs from the parent's.
 
 use super::element::{Element, Node};
+use super::reader::StreamHeader;
 use crate::ns;
+
+/// What closes a stream.
+pub const STREAM_CLOSE: &[u8] = b"</stream:stream>";
+
+/// Write an XML declaration and a `<stream:stream>` start tag for `h`, declaring the `stream`
+/// prefix and, when `h.declares_dialback`, the `db` prefix.
+pub fn write_stream_header(h: &StreamHeader, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='");
+    escape_into(&h.content_ns, true, out);
+    out.extend_from_slice(b"' xmlns:stream='http://etherx.jabber.org/streams'");
+    if h.declares_dialback {
+        out.extend_from_slice(b" xmlns:db='jabber:server:dialback'");
+    }
+    for (k, v) in
+        [("from", &h.from), ("to", &h.to), ("id", &h.id), ("version", &h.version), ("xml:lang", &h.lang)]
+    {
+        if let Some(v) = v {
+            out.push(b' ');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"='");
+            escape_into(v, true, out);
+            out.push(b'\'');
+        }
+    }
+    out.push(b'>');
+}
 
 /// The prefix we always write for a namespace, if it has one.
 fn fixed_prefix(uri: &str) -> Option<&'static str> {
@@ -17,9 +44,18 @@ fn fixed_prefix(uri: &str) -> Option<&'static str> {
     }
 }
 
-/// Write `el` as it appears inside a parent whose default namespace is `parent_ns`
-/// (`None` for a standalone fragment, which then declares any prefix it uses).
-pub fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
+/// Where an element is written, which decides the namespace declarations it needs.
+#[derive(Clone, Copy)]
+enum Ctx<'a> {
+    /// A standalone fragment: declares everything it uses.
+    Standalone,
+    /// A top-level element of a stream whose header declared `stream:`/`db:` and this default.
+    StreamTop(&'a str),
+    /// Inside a parent whose default namespace is this.
+    Nested(&'a str),
+}
+
+fn write_in(el: &Element, ctx: Ctx<'_>, out: &mut Vec<u8>) {
     let prefix = fixed_prefix(el.ns());
     out.push(b'<');
     if let Some(p) = prefix {
@@ -27,20 +63,24 @@ pub fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
         out.push(b':');
     }
     out.extend_from_slice(el.name().as_bytes());
+    let parent_default = match ctx {
+        Ctx::Standalone => None,
+        Ctx::StreamTop(d) | Ctx::Nested(d) => Some(d),
+    };
     // Default namespace in force for this element's unprefixed children.
     let child_default = match prefix {
         Some(p) => {
-            if parent_ns.is_none() {
+            if !matches!(ctx, Ctx::StreamTop(_)) {
                 out.extend_from_slice(b" xmlns:");
                 out.extend_from_slice(p.as_bytes());
                 out.extend_from_slice(b"='");
                 escape_into(el.ns(), true, out);
                 out.push(b'\'');
             }
-            parent_ns.unwrap_or("")
+            parent_default.unwrap_or("")
         }
         None => {
-            if parent_ns != Some(el.ns()) {
+            if parent_default != Some(el.ns()) {
                 out.extend_from_slice(b" xmlns='");
                 escape_into(el.ns(), true, out);
                 out.push(b'\'');
@@ -62,7 +102,7 @@ pub fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
     out.push(b'>');
     for node in el.nodes() {
         match node {
-            Node::Element(c) => write_element(c, Some(child_default), out),
+            Node::Element(c) => write_in(c, Ctx::Nested(child_default), out),
             Node::Text(t) => escape_into(t, false, out),
         }
     }
@@ -75,9 +115,16 @@ pub fn write_element(el: &Element, parent_ns: Option<&str>, out: &mut Vec<u8>) {
     out.push(b'>');
 }
 
+/// Write `el` as a standalone fragment that declares every namespace it uses.
+pub fn write_fragment(el: &Element, out: &mut Vec<u8>) {
+    write_in(el, Ctx::Standalone, out);
+}
+
 /// Write a top-level stanza (or nonza) on a stream whose default namespace is `stream_ns`.
+///
+/// The stream header must have declared the `stream` and `db` prefixes (ours always does).
 pub fn write_stanza(el: &Element, stream_ns: &str, out: &mut Vec<u8>) {
-    write_element(el, Some(stream_ns), out);
+    write_in(el, Ctx::StreamTop(stream_ns), out);
 }
 
 /// Escape character data (`attr = false`) or an attribute value in single quotes.
