@@ -133,6 +133,33 @@ fn bench(c: &mut Criterion) {
     g.bench_function("xml", |b| b.iter(|| black_box(xml_round_trip(black_box(&req), &mut buf))));
     g.bench_function("prost", |b| b.iter(|| black_box(prost_round_trip(black_box(&req), &mut buf))));
     g.finish();
+
+    // Where the XML path's time goes, stage by stage, so a regression points at its layer.
+    let el = append_entries_request_to_stanza(&req, CLUSTER).to_element();
+    buf.clear();
+    write::write_stanza(&el, "jabber:server", &mut buf);
+    let text = String::from_utf8(buf.clone()).expect("utf-8");
+    let mut g = c.benchmark_group("append_entries_64x256_xml_stages");
+    g.bench_function("1_to_element", |b| {
+        b.iter(|| black_box(append_entries_request_to_stanza(black_box(&req), CLUSTER).to_element()))
+    });
+    g.bench_function("2_write", |b| {
+        b.iter(|| {
+            buf.clear();
+            write::write_stanza(black_box(&el), "jabber:server", &mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("3_parse_fragment", |b| {
+        b.iter(|| black_box(parse_fragment(black_box(&text)).expect("parses")))
+    });
+    g.bench_function("4_from_element", |b| {
+        b.iter(|| {
+            let append = Append::try_from(black_box(&el)).expect("typed");
+            black_box(append_entries_request_from_stanza(&append, CLUSTER).expect("converts"))
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
