@@ -299,3 +299,30 @@ fn largest_chunk_stays_well_under_the_stanza_limit() {
     let len = chunk.to_element().to_xml().len();
     assert!(len < proto::xml::Limits::POST_AUTH.max_stanza_bytes * 3 / 4, "{len} bytes");
 }
+
+#[test]
+fn documented_append_example_converts() {
+    // The <append/> example of docs/protocol-parts/10-raft.md, kept in step with it here.
+    let xml =
+        "<append xmlns='urn:xmpp:raft' term='7' prev-log-index='120' leader-commit='118' cluster='icroot'>
+  <ext xmlns='https://ns.icroot.dev/raft-ext/0' leader='2' committed='true'
+       prev-log-term='6' prev-log-node='1' commit-term='6' commit-node='1'/>
+  <entry encoded='true'>CAcQAhh5KgQKAmhp</entry>
+  <entry encoded='true'>CAcQAhh6IgA=</entry>
+</append>";
+    let el = parse_fragment(xml).expect("xml");
+    let a = st::Append::try_from(&el).expect("typed");
+    let req = append_entries_request_from_stanza(&a, "icroot").expect("converts");
+    let lid = |t, n, i| LogId::new(CommittedLeaderId::new(t, n), i);
+    assert_eq!(req.vote, Vote::new_committed(7, 2));
+    assert_eq!(req.prev_log_id, Some(lid(6, 1, 120)));
+    assert_eq!(req.leader_commit, Some(lid(6, 1, 118)));
+    let hi = Command::decode(&[0x0a, 2, b'h', b'i'][..]).expect("command");
+    assert_eq!(
+        req.entries,
+        vec![
+            openraft::Entry { log_id: lid(7, 2, 121), payload: EntryPayload::Normal(hi) },
+            openraft::Entry { log_id: lid(7, 2, 122), payload: EntryPayload::Blank },
+        ]
+    );
+}
