@@ -6,6 +6,4 @@
 //!   └──────────── connection pool per remote domain (SRV discovery) ◀──────────┘
 //!                 openraft RaftNetworkFactory lives here
 //! ```
-//!
-//! Not built yet: this crate is the subject of its own issue (sockets, TLS, SRV discovery,
-//! connection pool, openraft network, fault hook, in-memory network).
+pub mod discovery;

@@ -1,0 +1,3 @@
+//! `raft-xmpp-transport` integration tests: one binary, one module per concern.
+
+mod discovery;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Pass the tests on a fresh Debian machine with Rust: installs what is missing, then runs every
+# test suite of the workspace once. Usage: ./scripts/test.sh   (from anywhere in the checkout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests need. Each entry: the package, and a file that shows it is installed.
+need=()
+check() { [ -e "$2" ] || need+=("$1"); }
+check pkg-config /usr/bin/pkg-config
+check libclang-dev /usr/lib/llvm-14/lib/libclang.so
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "==> installing system packages: ${need[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+echo "==> tests (all crates, all features)"
+cargo nextest run --workspace --all-features --no-fail-fast
+echo "==> doc tests"
+cargo test --workspace --all-features --doc
