@@ -1,0 +1,166 @@
+//! AppendEntries with 64 entries of 256 bytes: the XML path (openraft request → `<append/>` →
+//! bytes → parse → openraft request) against prost encode+decode of the same data, same run.
+//!
+//! Run: `cargo bench -p proto --all-features --bench append_entries`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use openraft::raft::AppendEntriesRequest;
+use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
+use prost::Message as _;
+use proto::raft_types::{
+    append_entries_request_from_stanza, append_entries_request_to_stanza, entry_from_record, entry_to_record,
+    RaftTypes,
+};
+use proto::record::Command;
+use proto::stanza::raft::{Append, LogEntryRecord};
+use proto::xml::{parse_fragment, write};
+
+const ENTRIES: u64 = 64;
+const ENTRY_BYTES: usize = 256;
+const CLUSTER: &str = "bench";
+
+/// The prost baseline: the same request as one protobuf message.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AppendProst {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    leader: u64,
+    #[prost(bool, tag = "3")]
+    committed: bool,
+    #[prost(message, optional, tag = "4")]
+    prev_log_id: Option<LogIdProst>,
+    #[prost(message, optional, tag = "5")]
+    leader_commit: Option<LogIdProst>,
+    #[prost(message, repeated, tag = "6")]
+    entries: Vec<LogEntryRecord>,
+}
+
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+struct LogIdProst {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    node: u64,
+    #[prost(uint64, tag = "3")]
+    index: u64,
+}
+
+fn log_id_prost(l: &LogId<u64>) -> LogIdProst {
+    LogIdProst { term: l.leader_id.term, node: l.leader_id.node_id, index: l.index }
+}
+
+fn log_id_raft(l: LogIdProst) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(l.term, l.node), l.index)
+}
+
+/// A command of `ENTRY_BYTES` bytes (built by decoding field 1, whatever `Command` holds).
+fn command(seed: u64) -> Command {
+    let data: Vec<u8> = (0..ENTRY_BYTES).map(|i| (i as u64 * 31 + seed) as u8).collect();
+    let rec = LogEntryRecord {
+        payload: Some(proto::stanza::raft::EntryPayloadRecord::Normal(data)),
+        ..Default::default()
+    };
+    let mut bytes = rec.encode_to_vec();
+    bytes[0] = 0x0a;
+    Command::decode(bytes.as_slice()).expect("command bytes")
+}
+
+fn request() -> AppendEntriesRequest<RaftTypes> {
+    AppendEntriesRequest {
+        vote: Vote::new_committed(42, 1),
+        prev_log_id: Some(LogId::new(CommittedLeaderId::new(41, 1), 1_000_000)),
+        entries: (1..=ENTRIES)
+            .map(|i| openraft::Entry {
+                log_id: LogId::new(CommittedLeaderId::new(42, 1), 1_000_000 + i),
+                payload: EntryPayload::Normal(command(i)),
+            })
+            .collect(),
+        leader_commit: Some(LogId::new(CommittedLeaderId::new(41, 1), 999_990)),
+    }
+}
+
+fn xml_round_trip(
+    req: &AppendEntriesRequest<RaftTypes>,
+    buf: &mut Vec<u8>,
+) -> AppendEntriesRequest<RaftTypes> {
+    buf.clear();
+    write::write_stanza(&append_entries_request_to_stanza(req, CLUSTER).to_element(), "jabber:server", buf);
+    let text = std::str::from_utf8(buf).expect("utf-8");
+    let el = parse_fragment(text).expect("parses");
+    let append = Append::try_from(&el).expect("typed");
+    append_entries_request_from_stanza(&append, CLUSTER).expect("converts")
+}
+
+fn prost_round_trip(
+    req: &AppendEntriesRequest<RaftTypes>,
+    buf: &mut Vec<u8>,
+) -> AppendEntriesRequest<RaftTypes> {
+    buf.clear();
+    let msg = AppendProst {
+        term: req.vote.leader_id.term,
+        leader: req.vote.leader_id.node_id,
+        committed: req.vote.committed,
+        prev_log_id: req.prev_log_id.as_ref().map(log_id_prost),
+        leader_commit: req.leader_commit.as_ref().map(log_id_prost),
+        entries: req.entries.iter().map(entry_to_record).collect(),
+    };
+    msg.encode(buf).expect("vec grows");
+    let back = AppendProst::decode(buf.as_slice()).expect("decodes");
+    let mut vote = Vote::new(back.term, back.leader);
+    vote.committed = back.committed;
+    AppendEntriesRequest {
+        vote,
+        prev_log_id: back.prev_log_id.map(log_id_raft),
+        entries: back.entries.into_iter().map(|r| entry_from_record(r).expect("entry")).collect(),
+        leader_commit: back.leader_commit.map(log_id_raft),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let req = request();
+    let mut buf = Vec::new();
+    // Both paths must give back what they were given, or the comparison means nothing.
+    assert_eq!(xml_round_trip(&req, &mut buf).entries, req.entries);
+    let xml_len = buf.len();
+    assert_eq!(prost_round_trip(&req, &mut buf).entries, req.entries);
+    eprintln!("wire bytes: xml {xml_len}, prost {}", buf.len());
+
+    let mut g = c.benchmark_group("append_entries_64x256");
+    g.throughput(Throughput::Elements(ENTRIES));
+    g.bench_function("xml", |b| b.iter(|| black_box(xml_round_trip(black_box(&req), &mut buf))));
+    g.bench_function("prost", |b| b.iter(|| black_box(prost_round_trip(black_box(&req), &mut buf))));
+    g.finish();
+
+    // Where the XML path's time goes, stage by stage, so a regression points at its layer.
+    let el = append_entries_request_to_stanza(&req, CLUSTER).to_element();
+    buf.clear();
+    write::write_stanza(&el, "jabber:server", &mut buf);
+    let text = String::from_utf8(buf.clone()).expect("utf-8");
+    let mut g = c.benchmark_group("append_entries_64x256_xml_stages");
+    g.bench_function("1_to_element", |b| {
+        b.iter(|| black_box(append_entries_request_to_stanza(black_box(&req), CLUSTER).to_element()))
+    });
+    g.bench_function("2_write", |b| {
+        b.iter(|| {
+            buf.clear();
+            write::write_stanza(black_box(&el), "jabber:server", &mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("3_parse_fragment", |b| {
+        b.iter(|| black_box(parse_fragment(black_box(&text)).expect("parses")))
+    });
+    g.bench_function("4_from_element", |b| {
+        b.iter(|| {
+            let append = Append::try_from(black_box(&el)).expect("typed");
+            black_box(append_entries_request_from_stanza(&append, CLUSTER).expect("converts"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,1 +1,0 @@
-//! openraft type configuration and conversions (being written).
