@@ -56,16 +56,14 @@ fn log_id_raft(l: LogIdProst) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(l.term, l.node), l.index)
 }
 
-/// A command of `ENTRY_BYTES` bytes (built by decoding field 1, whatever `Command` holds).
+/// A command whose encoding is `ENTRY_BYTES` bytes long (the actor string fills it).
 fn command(seed: u64) -> Command {
-    let data: Vec<u8> = (0..ENTRY_BYTES).map(|i| (i as u64 * 31 + seed) as u8).collect();
-    let rec = LogEntryRecord {
-        payload: Some(proto::stanza::raft::EntryPayloadRecord::Normal(data)),
-        ..Default::default()
-    };
-    let mut bytes = rec.encode_to_vec();
-    bytes[0] = 0x0a;
-    Command::decode(bytes.as_slice()).expect("command bytes")
+    // 3 bytes of prost framing (tag + 2-byte length) around the string.
+    let actor: String =
+        (0..ENTRY_BYTES - 3).map(|i| char::from(b'a' + ((i as u64 + seed) % 26) as u8)).collect();
+    let c = Command { actor, ..Default::default() };
+    debug_assert_eq!(c.encoded_len(), ENTRY_BYTES);
+    c
 }
 
 fn request() -> AppendEntriesRequest<RaftTypes> {

@@ -43,18 +43,14 @@ fn vote() -> impl Strategy<Value = Vote<u64>> {
         .prop_map(|(t, n, c)| if c { Vote::new_committed(t, n) } else { Vote::new(t, n) })
 }
 
-/// A command with arbitrary bytes. Built by decoding field 1 as bytes so this test keeps
-/// compiling whatever `Command`'s fields become (today field 1 is bytes, so nothing is lost).
+/// An arbitrary command envelope (the registry payload itself is the record module's concern:
+/// here it only has to survive the trip through `<entry encoded='true'/>` byte for byte).
 fn command() -> impl Strategy<Value = Command> {
-    proptest::collection::vec(any::<u8>(), 0..300).prop_map(|data| {
-        let wrapped = proto::stanza::raft::LogEntryRecord {
-            payload: Some(st::EntryPayloadRecord::Normal(data)),
-            ..Default::default()
-        };
-        // Field 5 of LogEntryRecord is bytes; re-tag it as field 1 of Command.
-        let mut bytes = wrapped.encode_to_vec();
-        bytes[0] = 0x0a;
-        Command::decode(bytes.as_slice()).unwrap_or_default()
+    ("\\PC{0,120}", any::<bool>(), any::<u64>()).prop_map(|(actor, is_admin, proposed_at_ms)| Command {
+        actor,
+        is_admin,
+        proposed_at_ms,
+        kind: None,
     })
 }
 
@@ -189,8 +185,7 @@ proptest! {
 
 #[test]
 fn command_strategy_really_carries_bytes() {
-    // Guards the field-1 trick in `command()`: if Command's first field stops being bytes, the
-    // strategy would silently produce defaults and the property above would test less.
+    // The property above tests less if the strategy only ever yields empty commands.
     use proptest::strategy::ValueTree as _;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let nonempty =
