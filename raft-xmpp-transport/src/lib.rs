@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod fault;
 mod link;
 pub mod node;
+pub mod pki;
 pub mod tls;
 
 pub use config::{Backoff, DialbackPolicy, TransportConfig};
