@@ -1,7 +1,7 @@
 //! Test fixtures: a CA, nodes on loopback found through a real in-process DNS server, and a
 //! responder that answers every request with a result echoing its payload.
 
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
