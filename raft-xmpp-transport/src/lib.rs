@@ -17,6 +17,7 @@ pub mod fault;
 mod link;
 pub mod node;
 pub mod pki;
+pub mod raft;
 pub mod tls;
 
 pub use config::{Backoff, DialbackPolicy, TransportConfig};

@@ -5,4 +5,6 @@
 
 mod discovery;
 mod federation;
+mod memstore;
+mod raft;
 mod support;
