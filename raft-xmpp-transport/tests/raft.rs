@@ -210,3 +210,75 @@ async fn rpc_deadlines_hold_when_a_follower_is_blackholed() {
     let last = l.raft.metrics().borrow().last_applied.unwrap().index;
     wait_applied(&roots[victim as usize - 1].raft, last).await;
 }
+
+#[tokio::test]
+async fn a_new_learner_receives_a_chunked_snapshot_over_s2s() {
+    let ca = DevCa::new("ca").unwrap();
+    let plans = [
+        Planned::new("n1.icroot.lan").await,
+        Planned::new("n2.icroot.lan").await,
+        Planned::new("n3.icroot.lan").await,
+        Planned::new("n4.icroot.lan").await,
+    ];
+    let dns = dns(zone(&plans.iter().collect::<Vec<_>>(), false)).await;
+    let stores: Vec<MemStore> = (0..4).map(|_| MemStore::default()).collect();
+    let mut roots = Vec::new();
+    for (i, plan) in plans.into_iter().enumerate() {
+        roots.push(start_root(i as u64 + 1, plan, &ca, &dns, stores[i].clone()).await);
+    }
+    roots[0].raft.initialize(members(&[1, 2, 3])).await.unwrap();
+    let leader = leader_of(&roots[0].raft, None).await;
+    let l = roots[leader as usize - 1].raft.clone();
+    // ~1.2 MB of state: the snapshot needs several 256 KiB chunks, each its own stanza.
+    let filler = "x".repeat(600);
+    for i in 0..2000 {
+        l.client_write(cmd(&format!("{i:05}{filler}"))).await.unwrap();
+    }
+    l.trigger().snapshot().await.unwrap();
+    let m = l
+        .wait(Some(Duration::from_secs(60)))
+        .metrics(|m| m.snapshot.is_some(), "snapshot built")
+        .await
+        .unwrap();
+    let snap = m.snapshot.unwrap();
+    l.trigger().purge_log(snap.index).await.unwrap();
+    l.wait(Some(Duration::from_secs(60))).metrics(|m| m.purged == Some(snap), "log purged").await.unwrap();
+
+    l.add_learner(4, RootNode { domain: "n4.icroot.lan".into() }, true).await.unwrap();
+    wait_applied(&roots[3].raft, snap.index).await;
+    let actors = stores[3].applied_actors();
+    assert_eq!(actors.len(), 2000);
+    assert!(actors[1999].starts_with("01999"));
+    let m4 = roots[3].raft.metrics().borrow().clone();
+    assert_eq!(m4.snapshot, Some(snap), "node 4 got its state from the snapshot, not the (purged) log");
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_backlogs_are_sent_in_stanzas_under_the_s2s_limit() {
+    let net = MemNet::new(CLUSTER, 3);
+    let config = raft_config(100);
+    let mut rafts = BTreeMap::new();
+    let mut stores = BTreeMap::new();
+    for id in 1..=3u64 {
+        let store = MemStore::default();
+        let raft =
+            Raft::new(id, config.clone(), net.network(id), store.clone(), store.clone()).await.unwrap();
+        net.register(id, raft.clone());
+        rafts.insert(id, raft);
+        stores.insert(id, store);
+    }
+    rafts[&1].initialize(members(&[1, 2, 3])).await.unwrap();
+    let leader = leader_of(&rafts[&1], None).await;
+    let lagging = *rafts.keys().find(|id| **id != leader).unwrap();
+    let others: Vec<u64> = rafts.keys().copied().filter(|id| *id != lagging).collect();
+    net.partition(&[&others, &[lagging]]);
+    // 300 entries of 4 KiB: one AppendEntries of the whole backlog would be ~1.6 MB of XML.
+    let filler = "y".repeat(4096);
+    for i in 0..300 {
+        rafts[&leader].client_write(cmd(&format!("{i:04}{filler}"))).await.unwrap();
+    }
+    net.heal();
+    let last = rafts[&leader].metrics().borrow().last_applied.unwrap().index;
+    wait_applied(&rafts[&lagging], last).await;
+    assert_eq!(stores[&lagging].applied_actors().len(), 300);
+}

@@ -52,6 +52,8 @@ impl Shared {
             }
         }
         let handle = peers.entry(peer.to_owned()).or_insert_with(|| self.spawn_forwarder(peer));
+        let depth = handle.tx.max_capacity() - handle.tx.capacity();
+        metrics::gauge!("icroot_s2s_peer_queue_depth", "peer" => peer.to_owned()).set(depth as f64);
         match handle.tx.try_send(stanza) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {

@@ -176,6 +176,7 @@ impl Shared {
             }
         };
         let rx = self.pending.register(&peer, &id)?;
+        metrics::gauge!("icroot_s2s_pending_requests").set(self.pending.len() as f64);
         let started = tokio::time::Instant::now();
         if let Err(e) = self.send(iq) {
             self.pending.remove(&peer, &id);

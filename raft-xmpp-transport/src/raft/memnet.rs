@@ -174,6 +174,10 @@ impl MemNet {
         }
         tokio::time::sleep(delay).await;
         let wire = payload.to_xml();
+        // The same bound a real S2S stream enforces after authentication.
+        if wire.len() > proto::xml::Limits::POST_AUTH.max_stanza_bytes {
+            return Err(RpcFail::Network(format!("stanza of {} bytes exceeds the S2S limit", wire.len())));
+        }
         let received = parse_fragment(&wire).map_err(|e| RpcFail::Network(e.to_string()))?;
         let answer = serve_raft_payload(&raft, &self.cluster, &received).await;
         tokio::time::sleep(delay).await;
@@ -255,11 +259,12 @@ impl RaftNetwork<RaftTypes> for MemConnection {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
         let cluster = self.net.cluster.clone();
+        let (rpc, cut_at) = super::fit_append_entries(rpc, super::APPEND_STANZA_BUDGET);
         let p = rt::append_entries_request_to_stanza(&rpc, &cluster).to_element();
         match self.call(p, RPCTypes::AppendEntries, option.hard_ttl()).await? {
-            RaftPayload::AppendResponse(r) => {
-                rt::append_entries_response_from_stanza(&r, &cluster).map_err(bad)
-            }
+            RaftPayload::AppendResponse(r) => rt::append_entries_response_from_stanza(&r, &cluster)
+                .map(|resp| super::widen_append_response(resp, cut_at))
+                .map_err(bad),
             other => Err(bad(format!("unexpected {}", other.to_element().name()))),
         }
     }

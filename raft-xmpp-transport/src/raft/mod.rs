@@ -18,6 +18,57 @@ pub use memnet::{MemNet, MemNetwork};
 pub use network::{XmppRaftConnection, XmppRaftNetwork};
 pub use service::{raft_answer, serve_raft_payload};
 
+/// Serialized size an `<append/>` may reach: the 512 KiB post-authentication stanza limit minus
+/// room for the iq envelope and the `<append/>` attributes.
+pub const APPEND_STANZA_BUDGET: usize = 448 * 1024;
+
+/// Cut an AppendEntries request so its stanza stays within `budget` bytes. Returns the request to
+/// send and, when entries were cut, the log id of the last entry kept: a `Success` answer then
+/// means only that prefix was accepted, which openraft's `PartialSuccess` expresses exactly, so
+/// it sends the rest next. At least one entry is always kept (record bounds keep single entries
+/// far below the budget).
+pub fn fit_append_entries(
+    mut rpc: openraft::raft::AppendEntriesRequest<proto::raft_types::RaftTypes>,
+    budget: usize,
+) -> (openraft::raft::AppendEntriesRequest<proto::raft_types::RaftTypes>, Option<openraft::LogId<u64>>) {
+    use prost::Message as _;
+    // Fixed cost of the element and its attributes and extension.
+    let mut total = 512;
+    let mut keep = 0;
+    for e in &rpc.entries {
+        let record_len = match &e.payload {
+            openraft::EntryPayload::Normal(cmd) => cmd.encoded_len() + 40,
+            _ => proto::raft_types::entry_to_record(e).encoded_len(),
+        };
+        // base64 (4 per 3, rounded up) plus the <entry encoded='true'></entry> markup.
+        let entry_len = record_len.div_ceil(3) * 4 + 48;
+        if keep > 0 && total + entry_len > budget {
+            break;
+        }
+        total += entry_len;
+        keep += 1;
+    }
+    if keep == rpc.entries.len() {
+        return (rpc, None);
+    }
+    rpc.entries.truncate(keep);
+    let last = rpc.entries.last().map(|e| e.log_id);
+    (rpc, last)
+}
+
+/// The answer to a cut request, in terms of the whole request.
+pub fn widen_append_response(
+    resp: openraft::raft::AppendEntriesResponse<u64>,
+    cut_at: Option<openraft::LogId<u64>>,
+) -> openraft::raft::AppendEntriesResponse<u64> {
+    match (resp, cut_at) {
+        (openraft::raft::AppendEntriesResponse::Success, Some(last)) => {
+            openraft::raft::AppendEntriesResponse::PartialSuccess(Some(last))
+        }
+        (other, _) => other,
+    }
+}
+
 /// openraft settings that must agree with this transport.
 ///
 /// * `snapshot_max_chunk_size` ≤ [`proto::stanza::raft::MAX_SNAPSHOT_CHUNK_BYTES`] so every

@@ -125,11 +125,12 @@ impl RaftNetwork<RaftTypes> for XmppRaftConnection {
         rpc: AppendEntriesRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        let (rpc, cut_at) = super::fit_append_entries(rpc, super::APPEND_STANZA_BUDGET);
         let payload = rt::append_entries_request_to_stanza(&rpc, &self.cluster).to_element();
         match self.call(payload, RPCTypes::AppendEntries, option.hard_ttl()).await? {
-            RaftPayload::AppendResponse(r) => {
-                rt::append_entries_response_from_stanza(&r, &self.cluster).map_err(network_err)
-            }
+            RaftPayload::AppendResponse(r) => rt::append_entries_response_from_stanza(&r, &self.cluster)
+                .map(|resp| super::widen_append_response(resp, cut_at))
+                .map_err(network_err),
             other => Err(unexpected(&other)),
         }
     }
