@@ -5,4 +5,5 @@
 
 mod discovery;
 mod federation;
+mod hostile;
 mod support;
