@@ -369,3 +369,119 @@ async fn a_stalled_tls_handshake_is_closed_at_the_negotiation_deadline() {
     assert!(text.ends_with("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"), "{text}");
     assert_eq!(plain_end, Ending::Eof);
 }
+
+/// Negotiation deadline in the flood tests: long enough that a new peer surely connects while
+/// the flood holds its connections.
+const FLOOD_NEGOTIATION: Duration = Duration::from_secs(4);
+const FLOOD: usize = 50;
+
+fn flood_limits(max_inbound: usize, per_source: usize) -> impl FnOnce(&mut TransportConfig) {
+    move |cfg| {
+        cfg.stream_timeouts.negotiation = FLOOD_NEGOTIATION;
+        cfg.max_inbound_links = max_inbound;
+        cfg.max_negotiating_per_source = per_source;
+    }
+}
+
+/// How each flood connection ended.
+struct FloodOutcome {
+    /// Closed at once without a byte.
+    refused: usize,
+    /// Held until the deadline, then closed with `<connection-timeout/>`.
+    timed_out: usize,
+}
+
+/// Open `FLOOD` silent connections to `to`, the i-th from `source(i)`; returns them once all are
+/// connected, with the instant the flood began.
+async fn open_flood(to: SocketAddr, source: impl Fn(usize) -> String) -> (Vec<TcpStream>, Instant) {
+    let started = Instant::now();
+    let mut conns = Vec::new();
+    for i in 0..FLOOD {
+        conns.push(connect_from(&source(i), to).await);
+    }
+    (conns, started)
+}
+
+/// Wait for every flood connection to end and classify it, asserting that refusals are immediate
+/// and that held connections end exactly at the negotiation deadline with the right error.
+async fn drain_flood(conns: Vec<TcpStream>, started: Instant) -> FloodOutcome {
+    let mut reads = tokio::task::JoinSet::new();
+    for mut c in conns {
+        reads.spawn(async move {
+            let (got, ending) = read_to_close(&mut c, FLOOD_NEGOTIATION + SLACK).await;
+            (got, ending, started.elapsed())
+        });
+    }
+    let mut outcome = FloodOutcome { refused: 0, timed_out: 0 };
+    while let Some(r) = reads.join_next().await {
+        let (got, ending, after) = r.unwrap();
+        if got.is_empty() {
+            assert!(after < FLOOD_NEGOTIATION / 2, "a refusal took {after:?}");
+            assert!(matches!(ending, Ending::Eof | Ending::Error(std::io::ErrorKind::ConnectionReset)));
+            outcome.refused += 1;
+        } else {
+            assert!(after >= FLOOD_NEGOTIATION, "held connection closed early: {after:?}");
+            assert_eq!(stream_error(&got).condition, Cond::ConnectionTimeout);
+            assert_eq!(ending, Ending::Eof);
+            outcome.timed_out += 1;
+        }
+    }
+    outcome
+}
+
+/// A node that has never talked to the attacked one.
+fn late_peer(s: &Scene, plan: Planned) -> XmppNode {
+    let mut cfg = config("c.icroot.lan", s.ca.issue("c.icroot.lan").unwrap().0, &s.ca);
+    bounded(&mut cfg);
+    // Retry at once after the flood: the test is about the flood, not the backoff.
+    cfg.backoff =
+        raft_xmpp_transport::Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(1) };
+    start(plan, cfg, &s.dns)
+}
+
+async fn late_ping(c: &XmppNode, a: &XmppNode) -> Result<(), raft_xmpp_transport::RequestError> {
+    c.request(ping(c.domain(), a.domain()), TIMEOUT).await.map(|answer| {
+        assert_eq!(answer.attr("type"), Some("result"));
+    })
+}
+
+#[tokio::test]
+async fn a_connection_flood_from_one_source_is_capped_and_new_peers_still_connect() {
+    let s = scene(flood_limits(8, 4)).await;
+    let c = late_peer(&s, Planned::new("c.icroot.lan").await);
+    let outcome = s
+        .during(async {
+            // The attacker sits on 127.0.0.2; the peers connect from 127.0.0.1.
+            let (conns, started) = open_flood(s.a_starttls, |_| "127.0.0.2".to_owned()).await;
+            // Its four held connections leave room for a peer that never talked to A before.
+            late_ping(&c, &s.a).await.expect("a new peer connects during the flood");
+            assert!(started.elapsed() < FLOOD_NEGOTIATION, "the flood was over before the new peer came");
+            drain_flood(conns, started).await
+        })
+        .await;
+    assert_eq!(outcome.timed_out, 4, "one source holds at most max_negotiating_per_source");
+    assert_eq!(outcome.refused, FLOOD - 4);
+}
+
+#[tokio::test]
+async fn a_flood_from_many_sources_holds_the_global_limit_only_until_the_deadline() {
+    let s = scene(flood_limits(8, 4)).await;
+    let inbound =
+        s.a.links().iter().filter(|(_, d, _)| *d == raft_xmpp_transport::Direction::Inbound).count();
+    let c = late_peer(&s, Planned::new("c.icroot.lan").await);
+    let outcome = s
+        .during(async {
+            let (conns, started) = open_flood(s.a_starttls, |i| format!("127.0.1.{}", i + 1)).await;
+            // The documented trade-off: with every inbound place taken by connections that have
+            // not authenticated, a new peer is turned away until the deadline frees them...
+            let refused = late_ping(&c, &s.a).await.expect_err("no inbound place left");
+            assert!(matches!(refused, raft_xmpp_transport::RequestError::Unreachable(_)), "{refused:?}");
+            assert!(started.elapsed() < FLOOD_NEGOTIATION, "the flood was over before the new peer came");
+            drain_flood(conns, started).await
+        })
+        .await;
+    assert_eq!(outcome.timed_out, 8 - inbound, "held: the global limit less A's inbound links");
+    assert_eq!(outcome.refused, FLOOD - outcome.timed_out);
+    // ...and gets in once it has.
+    late_ping(&c, &s.a).await.expect("a new peer connects after the flood");
+}
