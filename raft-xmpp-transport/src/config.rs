@@ -57,7 +57,19 @@ pub struct TransportConfig {
     /// Requests awaiting an answer, all peers together.
     pub max_pending_requests: usize,
     /// Connections peers may hold open to us at once; more are closed on accept.
+    ///
+    /// This bounds descriptors and memory, not fairness: connections that never authenticate
+    /// hold their place until the negotiation deadline, so sources that together open this many
+    /// lock *new* inbound connections out for that long (links already authenticated, and links
+    /// we dial, are not affected; with bidi a peer can answer over our stream).
+    /// [`max_negotiating_per_source`](Self::max_negotiating_per_source) keeps one source from
+    /// doing so alone; a flood from many sources is bounded only by this limit and the deadline.
     pub max_inbound_links: usize,
+    /// Inbound connections one source (an IPv4 address, an IPv6 /64) may hold open while they are
+    /// not authenticated yet; more from it are closed on accept. Once a connection authenticates
+    /// it no longer counts (the peer is known; many domains may share a host). A legitimate
+    /// server needs one or two at a time (its stream, a dialback verification stream).
+    pub max_negotiating_per_source: usize,
     /// Reconnect backoff.
     pub backoff: Backoff,
     /// Seed for connection ordering and fault injection (reproducible runs).
@@ -82,6 +94,7 @@ impl TransportConfig {
             inbound_queue_len: 4096,
             max_pending_requests: 65_536,
             max_inbound_links: 1024,
+            max_negotiating_per_source: 16,
             backoff: Backoff::default(),
             seed: 0,
         }

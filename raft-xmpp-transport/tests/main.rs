@@ -5,6 +5,8 @@
 
 mod discovery;
 mod federation;
+mod hostile;
 mod memstore;
+mod prosody;
 mod raft;
 mod support;

@@ -140,8 +140,11 @@ async fn drive<M: Negotiation>(
                 Err(_) => return LinkEnd::WriteTimeout,
             }
         }
-        if let Err(e) = stream.flush().await {
-            return LinkEnd::Io(e);
+        // TLS may hold bytes back until flushed: the peer must take those in time too.
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return LinkEnd::Io(e),
+            Err(_) => return LinkEnd::WriteTimeout,
         }
         let mut acted = false;
         while let Some(event) = machine.poll_event() {
@@ -151,7 +154,7 @@ async fn drive<M: Negotiation>(
                     let early = machine.take_tls_bytes();
                     // A placeholder while the real stream is inside the handshake.
                     let plain = std::mem::replace(stream, Box::new(tokio::io::duplex(1).0));
-                    match io::upgrade(
+                    let handshake = io::upgrade(
                         plain,
                         early,
                         role,
@@ -159,14 +162,20 @@ async fn drive<M: Negotiation>(
                         params.direct_tls,
                         &params.remote_domain,
                         params.verify.is_some(),
-                    )
-                    .await
-                    {
-                        Ok((tls, info)) => {
+                    );
+                    // The handshake runs inside the negotiation deadline: a peer that never
+                    // finishes it (no ClientHello, a trickled one) must not hold the connection
+                    // and its inbound permit forever.
+                    let deadline = machine.poll_timeout().map(TokioInstant::from_std);
+                    match timeout_at(deadline, handshake).await {
+                        Some(Ok((tls, info))) => {
                             *stream = tls;
                             machine.handle_tls_established(std::time::Instant::now(), info);
                         }
-                        Err(e) => return LinkEnd::Tls(e),
+                        Some(Err(e)) => return LinkEnd::Tls(e),
+                        // The machine ends the stream (nothing is written mid-handshake); the
+                        // socket went with the dropped handshake.
+                        None => machine.handle_timeout(std::time::Instant::now()),
                     }
                 }
                 Event::Authenticated { peer_domain, bidi, .. } => {
@@ -220,6 +229,14 @@ async fn drive<M: Negotiation>(
             Some(valid) = verdict_rx.recv() => machine.handle_dialback_verified(std::time::Instant::now(), valid),
             () = sleep_until(deadline) => machine.handle_timeout(std::time::Instant::now()),
         }
+    }
+}
+
+/// `work`'s output, or `None` if `deadline` passed first (no deadline: wait for it).
+async fn timeout_at<F: std::future::Future>(deadline: Option<TokioInstant>, work: F) -> Option<F::Output> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, work).await.ok(),
+        None => Some(work.await),
     }
 }
 

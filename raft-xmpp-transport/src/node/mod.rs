@@ -10,6 +10,7 @@
 mod peer;
 mod pending;
 mod shared;
+mod sources;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::peer::PeerHandle;
 use super::pending::Pending;
+use super::sources::{SourceSlot, Sources};
 use super::{Incoming, RequestError, SendError};
 use crate::config::TransportConfig;
 use crate::discovery::Discovery;
@@ -32,6 +33,8 @@ pub(crate) struct LinkEntry {
     /// Set once authenticated.
     pub peer: Option<String>,
     pub bidi: bool,
+    /// Counts an inbound connection against its source until it authenticates.
+    pub source_slot: Option<SourceSlot>,
 }
 
 pub(crate) struct Shared {
@@ -52,6 +55,8 @@ pub(crate) struct Shared {
     next_request: AtomicU64,
     /// Bounds concurrent inbound connections (flood protection).
     inbound_permits: Arc<Semaphore>,
+    /// Bounds one source's unauthenticated inbound connections (flood protection).
+    negotiating: Sources,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
     pub this: Weak<Shared>,
@@ -78,6 +83,7 @@ impl Shared {
             faults: FaultHook::new(config.seed),
             pending: Pending::new(config.max_pending_requests),
             inbound_permits: Arc::new(Semaphore::new(config.max_inbound_links)),
+            negotiating: Sources::default(),
             config,
             tls,
             discovery,
@@ -246,6 +252,14 @@ impl Shared {
                     continue;
                 }
             };
+            let Some(slot) = self.negotiating.try_acquire(addr.ip(), self.config.max_negotiating_per_source)
+            else {
+                metrics::counter!("icroot_s2s_inbound_refused_total", "reason" => "source-limit")
+                    .increment(1);
+                tracing::warn!(%addr, "unauthenticated connection limit of this source reached; closing");
+                drop(tcp);
+                continue;
+            };
             let Ok(permit) = self.inbound_permits.clone().try_acquire_owned() else {
                 metrics::counter!("icroot_s2s_inbound_refused_total", "reason" => "limit").increment(1);
                 tracing::warn!(%addr, "inbound connection limit reached; closing");
@@ -274,6 +288,9 @@ impl Shared {
                 verify: None,
             };
             let rx = self.register_link(params.id, Direction::Inbound);
+            if let Some(entry) = lock(&self.links).get_mut(&params.id) {
+                entry.source_slot = Some(slot);
+            }
             let observer: Arc<dyn LinkObserver> = self.clone();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -284,7 +301,7 @@ impl Shared {
 
     pub(crate) fn register_link(&self, id: LinkId, direction: Direction) -> mpsc::Receiver<LinkCommand> {
         let (tx, rx) = mpsc::channel(LINK_COMMAND_QUEUE);
-        lock(&self.links).insert(id, LinkEntry { tx, direction, peer: None, bidi: false });
+        lock(&self.links).insert(id, LinkEntry { tx, direction, peer: None, bidi: false, source_slot: None });
         rx
     }
 
@@ -320,6 +337,8 @@ impl LinkObserver for Shared {
         if let Some(entry) = lock(&self.links).get_mut(&link) {
             entry.peer = Some(peer.to_ascii_lowercase());
             entry.bidi = bidi;
+            // Authenticated: the peer is known, only the global limit applies from here.
+            entry.source_slot = None;
         }
         if let Some(w) = lock(&self.dial_waiters).remove(&link) {
             let _ = w.send(Ok(()));
