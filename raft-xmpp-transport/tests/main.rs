@@ -6,5 +6,6 @@
 mod discovery;
 mod federation;
 mod memstore;
+mod prosody;
 mod raft;
 mod support;
