@@ -19,10 +19,14 @@ pub fn prosody_binary() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join("prosody")).find(|p| p.is_file())
 }
 
-/// A free loopback port now (bound and released: another process could take it before Prosody
-/// binds it, which the readiness check would then report).
-pub async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+/// `N` distinct loopback ports free now (bound together, then released: another process could
+/// take one before Prosody binds it, which Prosody's startup failure would then report).
+pub async fn free_ports<const N: usize>() -> [u16; N] {
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..N {
+        held.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// What the Prosody config is made from.
@@ -35,6 +39,8 @@ pub struct ProsodySetup {
     pub c2s_port: u16,
     /// The DNS server Prosody's resolver (libunbound) forwards every query to.
     pub dns: SocketAddr,
+    /// Load `mod_s2s_bidi` (XEP-0288): Prosody then offers and requests bidirectional streams.
+    pub bidi: bool,
 }
 
 /// A running Prosody; killed when dropped.
@@ -46,7 +52,8 @@ pub struct Prosody {
 /// The Lua config. Every path is absolute so Prosody's working directory does not matter.
 fn config_text(setup: &ProsodySetup, dir: &Path) -> String {
     let d = dir.display();
-    let ProsodySetup { domain, s2s_port, c2s_port, dns } = setup;
+    let ProsodySetup { domain, s2s_port, c2s_port, dns, bidi } = setup;
+    let bidi = if *bidi { r#", "s2s_bidi""# } else { "" };
     format!(
         r#"-- Written by raft-xmpp-transport/tests/prosody: Prosody federating with an icroot node.
 -- Prosody runs as the user running the tests (root in CI containers): no user switch.
@@ -61,7 +68,7 @@ c2s_ports = {{ {c2s_port} }}
 s2s_direct_tls_ports = {{ }}
 c2s_direct_tls_ports = {{ }}
 legacy_ssl_ports = {{ }}
-modules_enabled = {{ "tls", "saslauth", "disco", "ping" }}
+modules_enabled = {{ "tls", "saslauth", "disco", "ping"{bidi} }}
 -- Certificates only: no dialback module, authenticated TLS required both ways.
 s2s_secure_auth = true
 s2s_require_encryption = true
@@ -77,7 +84,6 @@ unbound = {{
   resolvconf = false;
   hoststxt = false;
   forward = "{dns_ip}@{dns_port}";
-  options = {{ ["do-not-query-localhost:"] = "no" }};
 }}
 
 VirtualHost "{domain}"
