@@ -19,6 +19,20 @@ pub fn prosody_binary() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join("prosody")).find(|p| p.is_file())
 }
 
+/// Prosody's resolver, libunbound, comes from `lua-unbound`, a mere Recommends of the Debian
+/// package; without it Prosody falls back to a resolver that reads only `/etc/resolv.conf` and
+/// cannot be pointed at the test's DNS server. Fail with the fix rather than with a timeout.
+fn assert_lua_unbound() {
+    // Debian 12's Prosody runs on lua5.4 (its `#!/usr/bin/env lua5.4` line).
+    let probe = std::process::Command::new("lua5.4").args(["-e", "require 'lunbound'"]).output();
+    if let Ok(out) = probe {
+        assert!(
+            out.status.success(),
+            "prosody is installed without lua-unbound: apt-get install lua-unbound"
+        );
+    }
+}
+
 /// `N` distinct loopback ports free now (bound together, then released: another process could
 /// take one before Prosody binds it, which Prosody's startup failure would then report).
 pub async fn free_ports<const N: usize>() -> [u16; N] {
@@ -99,6 +113,7 @@ impl Prosody {
     /// Write the config and the certificates under a fresh directory, start Prosody and wait
     /// until its S2S and C2S ports accept connections.
     pub async fn start(binary: &Path, setup: &ProsodySetup, ca: &DevCa) -> Prosody {
+        assert_lua_unbound();
         let dir =
             std::env::temp_dir().join(format!("icroot-prosody-{}-{}", std::process::id(), setup.s2s_port));
         let _ = std::fs::remove_dir_all(&dir);
