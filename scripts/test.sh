@@ -9,6 +9,12 @@ need=()
 check() { [ -e "$2" ] || need+=("$1"); }
 check pkg-config /usr/bin/pkg-config
 check libclang-dev /usr/lib/llvm-14/lib/libclang.so
+# The Prosody interop test (raft-xmpp-transport/tests/prosody.rs). lua-unbound is only a
+# Recommends of prosody, but the test needs it: it is the resolver that can be pointed at the
+# test's DNS server. The test runs its own Prosody on free loopback ports; a system Prosody
+# service the package may start (ports 5222/5269) is not used.
+check prosody /usr/bin/prosody
+check lua-unbound /usr/share/doc/lua-unbound/copyright
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
