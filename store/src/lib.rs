@@ -25,6 +25,7 @@ mod error;
 mod log_store;
 mod sm;
 pub mod snapshot;
+pub mod testkit;
 
 use std::path::Path;
 

@@ -34,6 +34,16 @@ const INSTALL_BATCH_RECORDS: usize = 4096;
 pub type RaftSnapshotMeta = SnapshotMeta<u64, RootNode>;
 
 impl SnapshotHeader {
+    /// The header for a snapshot described by openraft's `meta`, at registry `revision`.
+    pub fn from_raft(meta: &RaftSnapshotMeta, revision: u64) -> Self {
+        SnapshotHeader {
+            snapshot_id: meta.snapshot_id.clone(),
+            last_log_id: meta.last_log_id.as_ref().map(LogIdRecord::from),
+            membership: Some(StoredMembershipRecord::from(&meta.last_membership)),
+            revision,
+        }
+    }
+
     /// The openraft metadata this header describes.
     pub fn raft_meta(&self) -> Result<RaftSnapshotMeta> {
         let last_membership = match self.membership.clone() {
@@ -61,12 +71,12 @@ pub(crate) fn build_file(db: &DB, dir: &Path) -> Result<(PathBuf, SnapshotHeader
         }
         None => format!("none-r{}-{now_ms}", meta.revision),
     };
-    let header = SnapshotHeader {
+    let raft = SnapshotMeta {
+        last_log_id: meta.last_applied,
+        last_membership: meta.membership.clone(),
         snapshot_id: snapshot_id.clone(),
-        last_log_id: meta.last_applied.as_ref().map(LogIdRecord::from),
-        membership: Some(StoredMembershipRecord::from(&meta.membership)),
-        revision: meta.revision,
     };
+    let header = SnapshotHeader::from_raft(&raft, meta.revision);
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("building-{snapshot_id}.tmp"));
     let file = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
