@@ -26,7 +26,8 @@ pub(crate) const CF_INDEX: &str = "index";
 /// The change feed keyed by big-endian revision.
 pub(crate) const CF_CHANGES: &str = "changes";
 
-const ALL_CFS: [&str; 7] = [CF_LOG_META, CF_LOGS, CF_SM_META, CF_EXCHANGES, CF_CLOUDS, CF_INDEX, CF_CHANGES];
+pub(crate) const ALL_CFS: [&str; 7] =
+    [CF_LOG_META, CF_LOGS, CF_SM_META, CF_EXCHANGES, CF_CLOUDS, CF_INDEX, CF_CHANGES];
 
 /// Memory budget knobs. The defaults keep a 1M-record registry under the 250 MB RSS goal:
 /// RocksDB's defaults (64 MiB memtables × 2 per column family × 7 families, an 8 MiB cache
@@ -39,6 +40,9 @@ pub struct DbTuning {
     pub write_buffer_bytes: usize,
     /// Cap on all memtables together (RocksDB flushes the largest when it is reached).
     pub db_write_buffer_bytes: usize,
+    /// Cap on live WAL files: past it RocksDB flushes the column families holding the oldest
+    /// WAL alive. Bounds the replay after a crash, and so restart-to-serving time.
+    pub max_wal_bytes: u64,
 }
 
 impl Default for DbTuning {
@@ -47,6 +51,7 @@ impl Default for DbTuning {
             block_cache_bytes: 32 << 20,
             write_buffer_bytes: 16 << 20,
             db_write_buffer_bytes: 64 << 20,
+            max_wal_bytes: 32 << 20,
         }
     }
 }
@@ -72,8 +77,7 @@ pub(crate) fn open_db(path: &Path, tuning: DbTuning) -> Result<Arc<DB>> {
     db_opts.create_if_missing(true);
     db_opts.create_missing_column_families(true);
     db_opts.set_db_write_buffer_size(tuning.db_write_buffer_bytes);
-    // Bounds WAL replay at open (restart-to-serving time): older WAL files force flushes.
-    db_opts.set_max_total_wal_size(128 << 20);
+    db_opts.set_max_total_wal_size(tuning.max_wal_bytes);
     db_opts.set_max_background_jobs(2);
     db_opts.set_keep_log_file_num(4);
     // A bounded table cache: each open SST costs memory for its reader.

@@ -84,6 +84,27 @@ impl SmMeta {
         Ok(SmMeta { last_applied: last_applied.map(RaftLogId::from), membership, revision, change_floor })
     }
 
+    /// Put the fields that differ from `prev` into `batch` (the applied id always differs):
+    /// keeps the WAL, and so restart replay, small.
+    pub(crate) fn write_changed(&self, prev: &SmMeta, batch: &mut WriteBatch, meta: &ColumnFamily) {
+        if let Some(id) = &self.last_applied {
+            batch.put_cf(meta, KEY_APPLIED, LogIdRecord::from(id).encode_to_vec());
+        }
+        if self.membership != prev.membership {
+            batch.put_cf(
+                meta,
+                KEY_MEMBERSHIP,
+                StoredMembershipRecord::from(&self.membership).encode_to_vec(),
+            );
+        }
+        if self.revision != prev.revision {
+            batch.put_cf(meta, KEY_REVISION, be_key(self.revision));
+        }
+        if self.change_floor != prev.change_floor {
+            batch.put_cf(meta, KEY_CHANGE_FLOOR, be_key(self.change_floor));
+        }
+    }
+
     /// Put every field into `batch`.
     pub(crate) fn write(&self, batch: &mut WriteBatch, meta: &ColumnFamily) {
         match &self.last_applied {
@@ -162,6 +183,15 @@ impl StateMachineStore {
         self.change_retention = n.max(1);
     }
 
+    /// Flush every memtable to disk. Call on graceful shutdown: the next open then has no
+    /// WAL to replay (a crash leaves at most `max_total_wal_size` of it, see [`crate::DbTuning`]).
+    pub fn flush(&self) -> Result<()> {
+        for name in crate::db::ALL_CFS {
+            self.db.flush_cf(cf(&self.db, name)?)?;
+        }
+        Ok(())
+    }
+
     /// Apply entries in order; each entry's writes and its log id go in one atomic batch.
     /// Not synced: the log holds every applied entry until a synced purge (see
     /// [`crate::LogStore`]), so a lost apply is re-applied from the log at restart.
@@ -186,7 +216,7 @@ impl StateMachineStore {
             };
             next.revision = tx.revision;
             let mut batch = tx.batch;
-            next.write(&mut batch, cfs.meta);
+            next.write_changed(&meta, &mut batch, cfs.meta);
             self.db.write(batch)?;
             *meta = next;
             out.push(response);
