@@ -193,3 +193,7 @@ pub(crate) fn install_file(db: &DB, path: &Path) -> Result<SmMeta> {
     db.write_opt(batch, &synced())?;
     Ok(meta)
 }
+
+#[cfg(test)]
+#[path = "install_tests.rs"]
+mod tests;
