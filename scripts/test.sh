@@ -9,6 +9,8 @@ need=()
 check() { [ -e "$2" ] || need+=("$1"); }
 check pkg-config /usr/bin/pkg-config
 check libclang-dev /usr/lib/llvm-14/lib/libclang.so
+# store links Debian's RocksDB 7.8.3 dynamically (docs/storage.md).
+check librocksdb-dev /usr/lib/x86_64-linux-gnu/librocksdb.so
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -84,7 +84,7 @@ impl LogStore {
         Ok(self.meta_value::<LogIdRecord>(KEY_LAST_PURGED)?.map(RaftLogId::from))
     }
 
-    /// Entries with index in `[start, end)`, in order, stopping at the first gap.
+    /// Entries with index in `[start, end)` (`end` `None`: to the last), in order.
     pub fn entries(&self, start: u64, end: Option<u64>) -> Result<Vec<RaftEntry>> {
         let logs = cf(&self.db, CF_LOGS)?;
         let mut out = Vec::new();
