@@ -15,6 +15,8 @@ check libclang-dev /usr/lib/llvm-14/lib/libclang.so
 # service the package may start (ports 5222/5269) is not used.
 check prosody /usr/bin/prosody
 check lua-unbound /usr/share/doc/lua-unbound/copyright
+# store links Debian's RocksDB 7.8.3 dynamically (docs/storage.md).
+check librocksdb-dev /usr/lib/x86_64-linux-gnu/librocksdb.so
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -1,0 +1,12 @@
+//! The store's integration tests, one binary (see STYLE.md).
+
+// clippy's allow-unwrap-in-tests covers #[test] functions only, not the shared helpers here.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod crash;
+mod log_store;
+mod search_feed;
+mod snapshot;
+mod state_machine;
+mod suite;
