@@ -208,7 +208,12 @@ impl ValueFormatter for CpuFormatter {
         values.iter_mut().for_each(|v| *v *= factor);
         unit
     }
-    fn scale_throughputs(&self, typical_ns: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+    fn scale_throughputs(
+        &self,
+        typical_ns: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
         let _ = typical_ns;
         let (per, unit) = match throughput {
             Throughput::Elements(n) => (*n, "elem/s (cpu)"),
