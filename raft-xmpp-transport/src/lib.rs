@@ -16,6 +16,8 @@ pub mod discovery;
 pub mod fault;
 mod link;
 pub mod node;
+pub mod pki;
+pub mod raft;
 pub mod tls;
 
 pub use config::{Backoff, DialbackPolicy, TransportConfig};

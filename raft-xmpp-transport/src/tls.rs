@@ -58,6 +58,50 @@ pub struct TlsContext {
     pub client_direct: Arc<ClientConfig>,
     /// For links peers dial to us (both modes; ALPN offered for direct TLS).
     pub server: Arc<ServerConfig>,
+    /// For dialback verification streams (XEP-0220 §2.3) we dial to an authoritative server
+    /// whose certificate may not be usable: dialback's trust comes from DNS and the key, not TLS,
+    /// so this configuration accepts any server certificate. It is used for nothing else.
+    pub client_dialback: Arc<ClientConfig>,
+}
+
+/// Accepts any server certificate (signatures on the handshake are still checked). Only for
+/// dialback verification streams; see [`TlsContext::client_dialback`].
+#[derive(Debug)]
+struct DialbackServerVerifier(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for DialbackServerVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 impl TlsContext {
@@ -89,6 +133,12 @@ impl TlsContext {
             client_builder()?.with_client_auth_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
         client_direct.alpn_protocols = vec![ALPN_XMPP_SERVER.to_vec()];
 
+        let client_dialback = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(DialbackServerVerifier(provider.clone())))
+            .with_client_auth_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
+
         let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
         let verifier = if require_client_cert { verifier } else { verifier.allow_unauthenticated() };
         let verifier = verifier.build().map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
@@ -102,6 +152,7 @@ impl TlsContext {
             client: Arc::new(client),
             client_direct: Arc::new(client_direct),
             server: Arc::new(server),
+            client_dialback: Arc::new(client_dialback),
         })
     }
 }

@@ -158,6 +158,7 @@ async fn drive<M: Negotiation>(
                         &params.tls,
                         params.direct_tls,
                         &params.remote_domain,
+                        params.verify.is_some(),
                     )
                     .await
                     {

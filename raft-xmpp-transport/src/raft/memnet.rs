@@ -1,0 +1,290 @@
+//! A deterministic in-memory network for Raft behaviour tests: no sockets, but every RPC is
+//! serialized to the same XML bytes S2S would carry and parsed back on both ends, so the wire
+//! profile is exercised. Knobs: partitions, per-RPC drop probability and delay, all seeded.
+//!
+//! ```text
+//!  openraft A ─▶ MemConnection ─▶ stanza bytes ─▶ parse ─▶ serve_raft_payload(raft B)
+//!                    ▲ partition / drop / delay (seeded)            │
+//!                    └──────── answer bytes ◀─ parse ◀──────────────┘
+//! ```
+//!
+//! Under `tokio::time::pause()` delays and timeouts cost no wall time. openraft's own election
+//! jitter is not seeded by us, so a seed reproduces the fault schedule, not every interleaving.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{
+    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::Raft;
+use proto::raft_types::{self as rt, RaftTypes, RootNode};
+use proto::stanza::raft::RaftPayload;
+use proto::xml::{parse_fragment, Element};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::service::serve_raft_payload;
+
+struct State {
+    rafts: HashMap<u64, Raft<RaftTypes>>,
+    /// Directed pairs (from, to) that cannot talk.
+    blocked: HashSet<(u64, u64)>,
+    drop_probability: f64,
+    delay: Duration,
+    rng: StdRng,
+    /// RPCs carried, for tests that assert traffic happened.
+    delivered: u64,
+}
+
+/// The shared in-memory network. Cheap to clone.
+#[derive(Clone)]
+pub struct MemNet {
+    cluster: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemNet").field("cluster", &self.cluster).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Msg(String);
+impl std::fmt::Display for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Msg {}
+
+impl MemNet {
+    /// An empty network for `cluster`, its random choices seeded with `seed`.
+    pub fn new(cluster: impl Into<String>, seed: u64) -> Self {
+        MemNet {
+            cluster: cluster.into(),
+            state: Arc::new(Mutex::new(State {
+                rafts: HashMap::new(),
+                blocked: HashSet::new(),
+                drop_probability: 0.0,
+                delay: Duration::ZERO,
+                rng: StdRng::seed_from_u64(seed),
+                delivered: 0,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Attach a node's Raft so RPCs to `id` reach it.
+    pub fn register(&self, id: u64, raft: Raft<RaftTypes>) {
+        self.lock().rafts.insert(id, raft);
+    }
+
+    /// Detach a node (it crashed): RPCs to it are unreachable.
+    pub fn unregister(&self, id: u64) {
+        self.lock().rafts.remove(&id);
+    }
+
+    /// Cut `id` off from every other node, both directions.
+    pub fn isolate(&self, id: u64) {
+        let mut s = self.lock();
+        let others: Vec<u64> = s.rafts.keys().copied().filter(|o| *o != id).collect();
+        for o in others {
+            s.blocked.insert((id, o));
+            s.blocked.insert((o, id));
+        }
+    }
+
+    /// Split into groups that only talk within themselves.
+    pub fn partition(&self, groups: &[&[u64]]) {
+        let mut s = self.lock();
+        s.blocked.clear();
+        for (i, a) in groups.iter().enumerate() {
+            for (j, b) in groups.iter().enumerate() {
+                if i != j {
+                    for x in *a {
+                        for y in *b {
+                            s.blocked.insert((*x, *y));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remove every partition.
+    pub fn heal(&self) {
+        self.lock().blocked.clear();
+    }
+
+    /// Drop each RPC with probability `p` (it then times out).
+    pub fn set_drop_probability(&self, p: f64) {
+        self.lock().drop_probability = p.clamp(0.0, 1.0);
+    }
+
+    /// Delay each RPC by `d` (each way counts once).
+    pub fn set_delay(&self, d: Duration) {
+        self.lock().delay = d;
+    }
+
+    /// RPCs delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
+    /// The network factory for node `local`.
+    pub fn network(&self, local: u64) -> MemNetwork {
+        MemNetwork { net: self.clone(), local }
+    }
+
+    /// Carry `payload` from `from` to `to` as bytes and return the answer payload, bytes too.
+    async fn carry(
+        &self,
+        from: u64,
+        to: u64,
+        payload: Element,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> Result<RaftPayload, RpcFail> {
+        let (raft, dropped, delay) = {
+            let mut s = self.lock();
+            if s.blocked.contains(&(from, to)) {
+                return Err(RpcFail::Unreachable(format!("{from} -> {to} partitioned")));
+            }
+            let Some(raft) = s.rafts.get(&to).cloned() else {
+                return Err(RpcFail::Unreachable(format!("node {to} is down")));
+            };
+            let p = s.drop_probability;
+            let dropped = p > 0.0 && s.rng.gen_bool(p);
+            (raft, dropped, s.delay)
+        };
+        if dropped {
+            tokio::time::sleep(ttl).await;
+            return Err(RpcFail::Timeout(action, ttl));
+        }
+        tokio::time::sleep(delay).await;
+        let wire = payload.to_xml();
+        let received = parse_fragment(&wire).map_err(|e| RpcFail::Network(e.to_string()))?;
+        let answer = serve_raft_payload(&raft, &self.cluster, &received).await;
+        tokio::time::sleep(delay).await;
+        if self.lock().blocked.contains(&(to, from)) {
+            return Err(RpcFail::Timeout(action, ttl));
+        }
+        let answer = answer.map_err(|e| RpcFail::Remote(e.to_string()))?;
+        let back = parse_fragment(&answer.to_xml()).map_err(|e| RpcFail::Network(e.to_string()))?;
+        self.lock().delivered += 1;
+        RaftPayload::from_element(&back).map_err(|e| RpcFail::Network(e.to_string()))
+    }
+}
+
+enum RpcFail {
+    Unreachable(String),
+    Network(String),
+    Timeout(RPCTypes, Duration),
+    Remote(String),
+}
+
+/// openraft's network factory over a [`MemNet`].
+#[derive(Clone, Debug)]
+pub struct MemNetwork {
+    net: MemNet,
+    local: u64,
+}
+
+impl RaftNetworkFactory<RaftTypes> for MemNetwork {
+    type Network = MemConnection;
+
+    async fn new_client(&mut self, target: u64, _node: &RootNode) -> Self::Network {
+        MemConnection { net: self.net.clone(), local: self.local, target }
+    }
+}
+
+/// RPCs from one node to another over a [`MemNet`].
+#[derive(Debug)]
+pub struct MemConnection {
+    net: MemNet,
+    local: u64,
+    target: u64,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<u64, RootNode, RaftError<u64, E>>;
+
+impl MemConnection {
+    fn err<E: std::error::Error>(&self, f: RpcFail) -> RpcErr<E> {
+        match f {
+            RpcFail::Unreachable(m) => RPCError::Unreachable(Unreachable::new(&Msg(m))),
+            RpcFail::Network(m) => RPCError::Network(NetworkError::new(&Msg(m))),
+            RpcFail::Timeout(action, timeout) => {
+                RPCError::Timeout(Timeout { action, id: self.local, target: self.target, timeout })
+            }
+            RpcFail::Remote(m) => {
+                tracing::debug!(target = self.target, m, "raft RPC refused");
+                RPCError::RemoteError(RemoteError::new(self.target, RaftError::Fatal(Fatal::Stopped)))
+            }
+        }
+    }
+
+    async fn call<E: std::error::Error>(
+        &self,
+        payload: Element,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> Result<RaftPayload, RpcErr<E>> {
+        self.net.carry(self.local, self.target, payload, action, ttl).await.map_err(|f| self.err(f))
+    }
+}
+
+fn bad<E: std::error::Error>(e: impl std::fmt::Display) -> RpcErr<E> {
+    RPCError::Network(NetworkError::new(&Msg(e.to_string())))
+}
+
+impl RaftNetwork<RaftTypes> for MemConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<RaftTypes>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        let cluster = self.net.cluster.clone();
+        let p = rt::append_entries_request_to_stanza(&rpc, &cluster).to_element();
+        match self.call(p, RPCTypes::AppendEntries, option.hard_ttl()).await? {
+            RaftPayload::AppendResponse(r) => {
+                rt::append_entries_response_from_stanza(&r, &cluster).map_err(bad)
+            }
+            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<RaftTypes>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
+        let cluster = self.net.cluster.clone();
+        let p = rt::install_snapshot_request_to_stanza(&rpc, &cluster).map_err(bad)?.to_element();
+        match self.call(p, RPCTypes::InstallSnapshot, option.hard_ttl()).await? {
+            RaftPayload::SnapshotResponse(r) => {
+                rt::install_snapshot_response_from_stanza(&r, &cluster).map_err(bad)
+            }
+            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
+        let cluster = self.net.cluster.clone();
+        let p = rt::vote_request_to_stanza(&rpc, &cluster).to_element();
+        match self.call(p, RPCTypes::Vote, option.hard_ttl()).await? {
+            RaftPayload::Vote(v) => rt::vote_response_from_stanza(&v, &cluster).map_err(bad),
+            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
+        }
+    }
+}
