@@ -1,11 +1,14 @@
 //! AppendEntries with 64 entries of 256 bytes: the XML path (openraft request → `<append/>` →
 //! bytes → parse → openraft request) against prost encode+decode of the same data, same run.
 //!
-//! Run: `cargo bench -p proto --all-features --bench append_entries`.
+//! Run: `cargo bench -p proto --all-features --bench append_entries`. With `BENCH_ON_CPU=1` the
+//! bench measures the thread's CPU time instead of wall time: on a machine shared with other
+//! work, time spent waiting for a core would otherwise be counted as the code's.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
 use prost::Message as _;
@@ -117,7 +120,7 @@ fn prost_round_trip(
     }
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let req = request();
     let mut buf = Vec::new();
     // Both paths must give back what they were given, or the comparison means nothing.
@@ -160,5 +163,79 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// CPU time of the calling thread, in nanoseconds (criterion runs the routine on this thread).
+struct OnCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+impl Measurement for OnCpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Shows CPU nanoseconds in the unit wall-time results use, marked as CPU time.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical_ns: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical_ns {
+            t if t < 1e3 => (1.0, "ns (cpu)"),
+            t if t < 1e6 => (1e-3, "µs (cpu)"),
+            _ => (1e-6, "ms (cpu)"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(
+        &self,
+        typical_ns: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let _ = typical_ns;
+        let (per, unit) = match throughput {
+            Throughput::Elements(n) => (*n, "elem/s (cpu)"),
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n, "B/s (cpu)"),
+            Throughput::Bits(n) => (*n, "bit/s (cpu)"),
+        };
+        values.iter_mut().for_each(|v| *v = per as f64 * 1e9 / *v);
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn main() {
+    if std::env::var_os("BENCH_ON_CPU").is_some_and(|v| v == "1") {
+        let mut c = Criterion::default().with_measurement(OnCpu).configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::<WallTime>::default().configure_from_args();
+        bench(&mut c);
+        c.final_summary();
+    }
+}

@@ -9,6 +9,7 @@ use openraft::raft::{
 use openraft::{CommittedLeaderId, EntryPayload, SnapshotMeta, StoredMembership};
 use prost::Message as _;
 
+use super::record_codec::{encode_entry_record, entry_from_stanza};
 use super::{ConvertError, RaftTypes, RootNode};
 use crate::record::Command;
 use crate::stanza::raft::{
@@ -193,7 +194,7 @@ pub fn append_entries_request_to_stanza(req: &AppendEntriesRequest<RaftTypes>, c
             prev_log_leader: req.prev_log_id.map(|l| leader_to(&l.leader_id)),
             commit_leader: req.leader_commit.map(|l| leader_to(&l.leader_id)),
         }),
-        entries: req.entries.iter().map(|e| st::Entry::from_record(&entry_to_record(e))).collect(),
+        entries: req.entries.iter().map(|e| st::Entry::Encoded(encode_entry_record(e))).collect(),
     }
 }
 
@@ -204,11 +205,7 @@ pub fn append_entries_request_from_stanza(
 ) -> Result<AppendEntriesRequest<RaftTypes>, ConvertError> {
     check_cluster(&a.cluster, cluster)?;
     let ext = a.ext.ok_or(ConvertError::MissingExt { element: "append" })?;
-    let entries = a
-        .entries
-        .iter()
-        .map(|e| entry_from_record(e.to_record()?))
-        .collect::<Result<Vec<_>, ConvertError>>()?;
+    let entries = a.entries.iter().map(entry_from_stanza).collect::<Result<Vec<_>, ConvertError>>()?;
     Ok(AppendEntriesRequest {
         vote: vote_from(st::FullVote { term: a.term, node: ext.leader, committed: ext.committed }),
         prev_log_id: split_log_id(ext.prev_log_leader, a.prev_log_index, "prev-log")?,

@@ -11,6 +11,7 @@
 //! extension is a [`ConvertError`].
 
 mod convert;
+mod record_codec;
 
 use std::fmt;
 use std::io::Cursor;

@@ -32,6 +32,11 @@ impl Element {
         Element { name: name.into(), ns: ns.into(), attrs: Vec::new(), children: Vec::new() }
     }
 
+    /// An element straight from the parser, whose attribute names are already known distinct.
+    pub(super) fn from_parsed(name: &str, ns: String, attrs: Vec<(String, String)>) -> Self {
+        Element { name: name.to_owned(), ns, attrs, children: Vec::new() }
+    }
+
     /// Builder-style: set an attribute.
     #[must_use]
     pub fn with_attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {

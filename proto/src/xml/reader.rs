@@ -190,6 +190,12 @@ impl StreamReader {
         }
         let mut keepalive = false;
         while self.pos < self.buf.len() {
+            if self.skip_plain() {
+                self.check_size()?;
+                if self.pos == self.buf.len() {
+                    break;
+                }
+            }
             let b = self.buf[self.pos];
             let at = self.pos;
             self.pos += 1;
@@ -276,6 +282,33 @@ impl StreamReader {
         // Nothing but lexing state left: drop consumed bytes so the buffer stays bounded.
         self.compact();
         Ok(keepalive.then_some(XmlEvent::Keepalive))
+    }
+
+    /// Jump over bytes that cannot change the lexer's state (character data inside a stanza,
+    /// attribute values, the inside of end tags and CDATA sections) with a vectorised search
+    /// instead of one `match` per byte. Returns whether it moved; the byte it stops on (if any)
+    /// is left for the per-byte state machine, so errors and limits come out exactly as if
+    /// every byte had gone through it.
+    fn skip_plain(&mut self) -> bool {
+        let rest = &self.buf[self.pos..];
+        let skip = match self.lex {
+            Lex::Content if self.depth >= 2 => memchr::memchr(b'<', rest),
+            Lex::StartTag { quote: Some(q), .. } => memchr::memchr2(q, b'<', rest),
+            Lex::StartTag { quote: None, .. } => {
+                let n = memchr::memchr3(b'>', b'\'', b'"', rest).unwrap_or(rest.len());
+                if n > 0 {
+                    // The skipped bytes only update whether `/` came last.
+                    self.lex = Lex::StartTag { quote: None, slash: rest[n - 1] == b'/' };
+                }
+                Some(n)
+            }
+            Lex::EndTag => memchr::memchr(b'>', rest),
+            Lex::Cdata { brackets: 0 } => memchr::memchr(b']', rest),
+            _ => Some(0),
+        }
+        .unwrap_or(rest.len());
+        self.pos += skip;
+        skip > 0
     }
 
     fn check_size(&mut self) -> Result<(), StreamError> {

@@ -129,20 +129,64 @@ pub fn write_stanza(el: &Element, stream_ns: &str, out: &mut Vec<u8>) {
 
 /// Escape character data (`attr = false`) or an attribute value in single quotes.
 pub fn escape_into(s: &str, attr: bool, out: &mut Vec<u8>) {
-    for b in s.bytes() {
-        match b {
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            b'\'' if attr => out.extend_from_slice(b"&apos;"),
-            b'"' if attr => out.extend_from_slice(b"&quot;"),
-            // Keep whitespace in attribute values intact across attribute-value normalisation.
-            b'\t' if attr => out.extend_from_slice(b"&#9;"),
-            b'\n' if attr => out.extend_from_slice(b"&#10;"),
-            b'\r' => out.extend_from_slice(b"&#13;"),
-            _ => out.push(b),
-        }
+    if attr {
+        escape_generic::<true>(s.as_bytes(), out);
+    } else {
+        escape_generic::<false>(s.as_bytes(), out);
     }
+}
+
+/// What `b` is written as, when it cannot be written as itself.
+fn escaped<const ATTR: bool>(b: u8) -> Option<&'static [u8]> {
+    match b {
+        b'&' => Some(b"&amp;"),
+        b'<' => Some(b"&lt;"),
+        b'>' => Some(b"&gt;"),
+        b'\'' if ATTR => Some(b"&apos;"),
+        b'"' if ATTR => Some(b"&quot;"),
+        // Keep whitespace in attribute values intact across attribute-value normalisation.
+        b'\t' if ATTR => Some(b"&#9;"),
+        b'\n' if ATTR => Some(b"&#10;"),
+        b'\r' => Some(b"&#13;"),
+        _ => None,
+    }
+}
+
+/// Branch-free test for the bytes [`escaped`] rewrites, so a whole chunk can be checked at once.
+fn needs_escape<const ATTR: bool>(b: u8) -> bool {
+    let always = (b == b'&') | (b == b'<') | (b == b'>') | (b == b'\r');
+    let in_attr = (b == b'\'') | (b == b'"') | (b == b'\t') | (b == b'\n');
+    always | (ATTR & in_attr)
+}
+
+/// Copies runs of bytes that need no escaping in one go: entries are kilobytes of base64, and
+/// pushing them byte by byte was most of the write time. Clean 32-byte chunks are recognised
+/// with a branch-free test over a fixed-size array, which the compiler vectorises; only chunks
+/// holding a special byte go byte by byte.
+fn escape_generic<const ATTR: bool>(bytes: &[u8], out: &mut Vec<u8>) {
+    const CHUNK: usize = 32;
+    out.reserve(bytes.len());
+    let mut copied = 0;
+    let mut offset = 0;
+    let mut escape_chunk = |chunk: &[u8], offset: usize, out: &mut Vec<u8>| {
+        for (j, &b) in chunk.iter().enumerate() {
+            if let Some(rep) = escaped::<ATTR>(b) {
+                out.extend_from_slice(&bytes[copied..offset + j]);
+                out.extend_from_slice(rep);
+                copied = offset + j + 1;
+            }
+        }
+    };
+    let mut chunks = bytes.chunks_exact(CHUNK);
+    for chunk in chunks.by_ref() {
+        let arr: &[u8; CHUNK] = chunk.try_into().unwrap_or(&[0; CHUNK]);
+        if arr.iter().fold(0u8, |acc, &b| acc | u8::from(needs_escape::<ATTR>(b))) != 0 {
+            escape_chunk(chunk, offset, out);
+        }
+        offset += CHUNK;
+    }
+    escape_chunk(chunks.remainder(), offset, out);
+    out.extend_from_slice(&bytes[copied..]);
 }
 
 #[cfg(test)]
@@ -161,6 +205,39 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "<iq id='a&apos;b&lt;'><ping xmlns='urn:xmpp:ping'/><x>1 &amp; 2</x></iq>"
         );
+    }
+
+    /// The byte-at-a-time escaper the chunked one replaced.
+    fn escape_reference(s: &str, attr: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in s.bytes() {
+            match escaped::<true>(b) {
+                Some(rep) if attr || !matches!(b, b'\'' | b'"' | b'\t' | b'\n') => out.extend_from_slice(rep),
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunked_escaping_matches_bytewise_at_every_offset() {
+        let specials = ['&', '<', '>', '\'', '"', '\t', '\n', '\r', 'é'];
+        for len in [0usize, 1, 31, 32, 33, 64, 65, 100] {
+            for (i, special) in specials.iter().enumerate() {
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    let mut s: String = (0..len).map(|k| char::from(b'a' + (k % 26) as u8)).collect();
+                    if len > 0 {
+                        s.replace_range(at..=at, &special.to_string());
+                        s.push(specials[(i + 1) % specials.len()]);
+                    }
+                    for attr in [false, true] {
+                        let mut out = b"x".to_vec();
+                        escape_into(&s, attr, &mut out);
+                        assert_eq!(out[1..], escape_reference(&s, attr)[..], "{s:?} attr={attr}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
