@@ -4,30 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need. Each entry: the package, and a file that shows it is installed.
-need=()
-check() { [ -e "$2" ] || need+=("$1"); }
-check pkg-config /usr/bin/pkg-config
-check libclang-dev /usr/lib/llvm-14/lib/libclang.so
-# The Prosody interop test (raft-xmpp-transport/tests/prosody.rs). lua-unbound is only a
-# Recommends of prosody, but the test needs it: it is the resolver that can be pointed at the
-# test's DNS server. The test runs its own Prosody on free loopback ports; a system Prosody
-# service the package may start (ports 5222/5269) is not used.
-check prosody /usr/bin/prosody
-check lua-unbound /usr/share/doc/lua-unbound/copyright
-# store links Debian's RocksDB 7.8.3 dynamically (docs/storage.md).
-check librocksdb-dev /usr/lib/x86_64-linux-gnu/librocksdb.so
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "==> installing system packages: ${need[*]}"
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
-
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "==> installing cargo-nextest"
-  cargo install --locked cargo-nextest
-fi
+./scripts/setup.sh
 
 echo "==> tests (all crates, all features)"
 cargo nextest run --workspace --all-features --no-fail-fast

@@ -46,7 +46,12 @@ pub(crate) struct Link {
     timeouts: Timeouts,
     /// Until authentication; `None` afterwards.
     negotiation_deadline: Option<Instant>,
+    /// When the peer last completed something (a stanza, a header, a keepalive): the idle clock.
+    /// Partial input does not count, so a stanza trickled a byte at a time cannot keep an
+    /// authenticated stream open past the idle timeout.
     last_rx: Instant,
+    /// When the latest bytes arrived; becomes `last_rx` once they complete an item.
+    latest_read: Instant,
     last_tx: Instant,
     /// Whether the current stream has our header on the wire (a stream error needs one first).
     pub(crate) header_sent: bool,
@@ -69,6 +74,7 @@ impl Link {
             timeouts,
             negotiation_deadline: Some(now + timeouts.negotiation),
             last_rx: now,
+            latest_read: now,
             last_tx: now,
             header_sent: false,
             awaiting_tls: false,
@@ -129,7 +135,7 @@ impl Link {
     }
 
     pub(crate) fn push_input(&mut self, now: Instant, data: &[u8]) {
-        self.last_rx = now;
+        self.latest_read = now;
         self.reader.push(data);
     }
 
@@ -141,7 +147,10 @@ impl Link {
                 return None;
             }
             let ev = match self.reader.next_event() {
-                Ok(Some(ev)) => ev,
+                Ok(Some(ev)) => {
+                    self.last_rx = self.latest_read;
+                    ev
+                }
                 Ok(None) => return None,
                 Err(e) => {
                     self.fail(Misbehaviour::Xml(e));

@@ -247,3 +247,24 @@ fn initiator_rejects_receiver_stanzas_without_bidi() {
     let out: Vec<u8> = std::iter::from_fn(|| init.poll_transmit()).flatten().collect();
     assert_eq!(stream_error_written(&out), Some(Cond::NotAuthorized));
 }
+
+#[test]
+fn a_stanza_trickled_after_auth_is_bounded_by_the_idle_timeout() {
+    let mut raw = Raw::authenticated();
+    let idle = proto::s2s::Timeouts::default().idle;
+    // One byte every second: each read is activity on the socket, but no stanza ever completes.
+    let stanza =
+        format!("<message from='{IX}' to='root1.icroot.example'><body>{}</body></message>", "x".repeat(400));
+    let start = raw.now;
+    for b in stanza.bytes().take(idle.as_secs() as usize + 5) {
+        raw.now += Duration::from_secs(1);
+        raw.recv.handle_input(raw.now, &[b]);
+        raw.recv.handle_timeout(raw.now);
+        raw.drain();
+        if raw.error().is_some() {
+            break;
+        }
+    }
+    assert_eq!(raw.error(), Some(Cond::ConnectionTimeout));
+    assert!(raw.now - start <= idle + Duration::from_secs(2), "closed after {:?}", raw.now - start);
+}
