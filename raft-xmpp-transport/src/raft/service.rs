@@ -10,12 +10,9 @@ use proto::raft_types::{self as rt, ConvertError, RaftTypes};
 use proto::stanza::raft::RaftPayload;
 use proto::xml::Element;
 
+/// Every conversion failure is `bad-request` with the reason as text (docs/protocol.md §3.8).
 fn convert_err(e: ConvertError) -> StanzaError {
-    let cond = match e {
-        ConvertError::ClusterMismatch { .. } => Cond::NotAcceptable,
-        _ => Cond::BadRequest,
-    };
-    StanzaError::new(cond, e.to_string())
+    StanzaError::new(Cond::BadRequest, e.to_string())
 }
 
 fn raft_err<E: std::fmt::Display>(e: RaftError<u64, E>) -> StanzaError {
