@@ -179,3 +179,48 @@ async fn request_deadline_holds_when_the_peer_is_blackholed() {
     a.faults().clear(b.domain());
     ping_ok(&a, b.domain()).await;
 }
+
+#[tokio::test]
+async fn unreachable_peers_fail_fast_during_backoff_then_are_redialled() {
+    let ca = DevCa::new("ca").unwrap();
+    let (a, b) = (Planned::new("a.icroot.lan").await, Planned::new("b.icroot.lan").await);
+    let b_addrs = (b.starttls_addr(), b.direct_addr());
+    let dns = dns(zone(&[&a, &b], false)).await;
+    let mut cfg = config("a.icroot.lan", ca.issue("a.icroot.lan").unwrap().0, &ca);
+    cfg.backoff =
+        raft_xmpp_transport::Backoff { initial: Duration::from_millis(400), max: Duration::from_secs(2) };
+    let a = start(a, cfg, &dns);
+    drop(b); // nothing listens on B's port now
+
+    let first = a.request(ping(a.domain(), "b.icroot.lan"), TIMEOUT).await.expect_err("nobody listens");
+    let RequestError::Unreachable(reason) = first else { panic!("{first:?}") };
+    assert!(reason.contains("connect"), "{reason}");
+    // Inside the backoff window the node does not dial again: the answer is immediate and the
+    // same failure.
+    let started = std::time::Instant::now();
+    let again = a.request(ping(a.domain(), "b.icroot.lan"), TIMEOUT).await.expect_err("still backing off");
+    assert_eq!(again, RequestError::Unreachable(reason));
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "no dial during backoff: {:?}",
+        started.elapsed()
+    );
+
+    // B comes up on the same address; after the backoff the next request dials and succeeds.
+    let b = Planned {
+        domain: "b.icroot.lan".into(),
+        starttls: tokio::net::TcpListener::bind(b_addrs.0).await.unwrap(),
+        direct: tokio::net::TcpListener::bind(b_addrs.1).await.unwrap(),
+    };
+    let _b = node(b, &ca, &dns).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match a.request(ping(a.domain(), "b.icroot.lan"), TIMEOUT).await {
+            Ok(_) => break,
+            Err(RequestError::Unreachable(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("not redialled: {e:?}"),
+        }
+    }
+}
