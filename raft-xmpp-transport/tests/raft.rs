@@ -54,9 +54,10 @@ async fn wait_applied(raft: &Raft<RaftTypes>, index: u64) {
     raft.wait(Some(Duration::from_secs(60))).applied_index_at_least(Some(index), "caught up").await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn memnet_elects_replicates_and_survives_a_leader_partition() {
-    let net = MemNet::new(CLUSTER, 42);
+type Rafts = BTreeMap<u64, Raft<RaftTypes>>;
+
+/// Three initialized nodes on `net`, each with its own in-memory store.
+async fn memnet_cluster(net: &MemNet) -> (Rafts, BTreeMap<u64, MemStore>) {
     let config = raft_config(100);
     let mut rafts = BTreeMap::new();
     let mut stores = BTreeMap::new();
@@ -69,6 +70,13 @@ async fn memnet_elects_replicates_and_survives_a_leader_partition() {
         stores.insert(id, store);
     }
     rafts[&1].initialize(members(&[1, 2, 3])).await.unwrap();
+    (rafts, stores)
+}
+
+#[tokio::test(start_paused = true)]
+async fn memnet_elects_replicates_and_survives_a_leader_partition() {
+    let net = MemNet::new(CLUSTER, 42);
+    let (rafts, stores) = memnet_cluster(&net).await;
     let leader = leader_of(&rafts[&1], None).await;
     for i in 0..10 {
         rafts[&leader].client_write(cmd(&format!("w{i}"))).await.unwrap();
@@ -256,18 +264,7 @@ async fn a_new_learner_receives_a_chunked_snapshot_over_s2s() {
 #[tokio::test(start_paused = true)]
 async fn large_backlogs_are_sent_in_stanzas_under_the_s2s_limit() {
     let net = MemNet::new(CLUSTER, 3);
-    let config = raft_config(100);
-    let mut rafts = BTreeMap::new();
-    let mut stores = BTreeMap::new();
-    for id in 1..=3u64 {
-        let store = MemStore::default();
-        let raft =
-            Raft::new(id, config.clone(), net.network(id), store.clone(), store.clone()).await.unwrap();
-        net.register(id, raft.clone());
-        rafts.insert(id, raft);
-        stores.insert(id, store);
-    }
-    rafts[&1].initialize(members(&[1, 2, 3])).await.unwrap();
+    let (rafts, stores) = memnet_cluster(&net).await;
     let leader = leader_of(&rafts[&1], None).await;
     let lagging = *rafts.keys().find(|id| **id != leader).unwrap();
     let others: Vec<u64> = rafts.keys().copied().filter(|id| *id != lagging).collect();

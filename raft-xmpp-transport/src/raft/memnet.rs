@@ -15,21 +15,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, RPCError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use openraft::Raft;
-use proto::raft_types::{self as rt, RaftTypes, RootNode};
+use proto::raft_types::{RaftTypes, RootNode};
 use proto::stanza::raft::RaftPayload;
 use proto::xml::{parse_fragment, Element};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::rpc::{self, network_err, remote_err, Carrier, Msg, RpcErr};
 use super::service::serve_raft_payload;
 
 struct State {
@@ -55,15 +54,6 @@ impl std::fmt::Debug for MemNet {
         f.debug_struct("MemNet").field("cluster", &self.cluster).finish_non_exhaustive()
     }
 }
-
-#[derive(Debug)]
-struct Msg(String);
-impl std::fmt::Display for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Msg {}
 
 impl MemNet {
     /// An empty network for `cluster`, its random choices seeded with `seed`.
@@ -221,21 +211,22 @@ pub struct MemConnection {
     target: u64,
 }
 
-type RpcErr<E = openraft::error::Infallible> = RPCError<u64, RootNode, RaftError<u64, E>>;
-
 impl MemConnection {
     fn err<E: std::error::Error>(&self, f: RpcFail) -> RpcErr<E> {
         match f {
             RpcFail::Unreachable(m) => RPCError::Unreachable(Unreachable::new(&Msg(m))),
-            RpcFail::Network(m) => RPCError::Network(NetworkError::new(&Msg(m))),
+            RpcFail::Network(m) => network_err(m),
             RpcFail::Timeout(action, timeout) => {
                 RPCError::Timeout(Timeout { action, id: self.local, target: self.target, timeout })
             }
-            RpcFail::Remote(m) => {
-                tracing::debug!(target = self.target, m, "raft RPC refused");
-                RPCError::RemoteError(RemoteError::new(self.target, RaftError::Fatal(Fatal::Stopped)))
-            }
+            RpcFail::Remote(m) => remote_err(self.target, m),
         }
+    }
+}
+
+impl Carrier for MemConnection {
+    fn cluster(&self) -> &str {
+        &self.net.cluster
     }
 
     async fn call<E: std::error::Error>(
@@ -248,25 +239,13 @@ impl MemConnection {
     }
 }
 
-fn bad<E: std::error::Error>(e: impl std::fmt::Display) -> RpcErr<E> {
-    RPCError::Network(NetworkError::new(&Msg(e.to_string())))
-}
-
 impl RaftNetwork<RaftTypes> for MemConnection {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        let cluster = self.net.cluster.clone();
-        let (rpc, cut_at) = super::fit_append_entries(rpc, super::APPEND_STANZA_BUDGET);
-        let p = rt::append_entries_request_to_stanza(&rpc, &cluster).to_element();
-        match self.call(p, RPCTypes::AppendEntries, option.hard_ttl()).await? {
-            RaftPayload::AppendResponse(r) => rt::append_entries_response_from_stanza(&r, &cluster)
-                .map(|resp| super::widen_append_response(resp, cut_at))
-                .map_err(bad),
-            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
-        }
+        rpc::append_entries(self, rpc, option).await
     }
 
     async fn install_snapshot(
@@ -274,22 +253,10 @@ impl RaftNetwork<RaftTypes> for MemConnection {
         rpc: InstallSnapshotRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        let cluster = self.net.cluster.clone();
-        let p = rt::install_snapshot_request_to_stanza(&rpc, &cluster).map_err(bad)?.to_element();
-        match self.call(p, RPCTypes::InstallSnapshot, option.hard_ttl()).await? {
-            RaftPayload::SnapshotResponse(r) => {
-                rt::install_snapshot_response_from_stanza(&r, &cluster).map_err(bad)
-            }
-            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
-        }
+        rpc::install_snapshot(self, rpc, option).await
     }
 
     async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
-        let cluster = self.net.cluster.clone();
-        let p = rt::vote_request_to_stanza(&rpc, &cluster).to_element();
-        match self.call(p, RPCTypes::Vote, option.hard_ttl()).await? {
-            RaftPayload::Vote(v) => rt::vote_response_from_stanza(&v, &cluster).map_err(bad),
-            other => Err(bad(format!("unexpected {}", other.to_element().name()))),
-        }
+        rpc::vote(self, rpc, option).await
     }
 }

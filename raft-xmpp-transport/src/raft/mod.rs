@@ -12,6 +12,7 @@
 
 mod memnet;
 mod network;
+mod rpc;
 mod service;
 
 pub use memnet::{MemNet, MemNetwork};

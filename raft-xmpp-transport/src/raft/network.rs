@@ -7,19 +7,18 @@
 
 use std::time::Duration;
 
-use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, RPCError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
 use proto::ns;
-use proto::raft_types::{self as rt, RaftTypes, RootNode};
+use proto::raft_types::{RaftTypes, RootNode};
 use proto::stanza::raft::RaftPayload;
 use proto::xml::Element;
 
+use super::rpc::{self, network_err, remote_err, Carrier, Msg, RpcErr};
 use crate::node::{RequestError, XmppNode};
 
 /// Creates one [`XmppRaftConnection`] per target node.
@@ -61,9 +60,11 @@ pub struct XmppRaftConnection {
     cluster: String,
 }
 
-type RpcErr<E = openraft::error::Infallible> = RPCError<u64, RootNode, RaftError<u64, E>>;
+impl Carrier for XmppRaftConnection {
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
 
-impl XmppRaftConnection {
     /// Send `payload` in an iq set and return the answer's payload.
     async fn call<E: std::error::Error>(
         &self,
@@ -83,40 +84,19 @@ impl XmppRaftConnection {
             .ok_or_else(|| network_err(format!("answer from {} carries no raft payload", self.domain)))?;
         RaftPayload::from_element(payload).map_err(network_err)
     }
+}
 
+impl XmppRaftConnection {
     fn map_err<E: std::error::Error>(&self, e: RequestError, action: RPCTypes) -> RpcErr<E> {
         match e {
             RequestError::Unreachable(reason) => RPCError::Unreachable(Unreachable::new(&Msg(reason))),
             RequestError::Timeout(timeout) => {
                 RPCError::Timeout(Timeout { action, id: self.local_id, target: self.target, timeout })
             }
-            RequestError::Remote(err) => {
-                tracing::debug!(target = self.target, error = %err, "raft RPC refused by peer");
-                RPCError::RemoteError(RemoteError::new(self.target, RaftError::Fatal(Fatal::Stopped)))
-            }
+            RequestError::Remote(err) => remote_err(self.target, err),
             other => network_err(other),
         }
     }
-}
-
-/// An error message as an `std::error::Error` (openraft's error constructors take one).
-#[derive(Debug)]
-struct Msg(String);
-
-impl std::fmt::Display for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Msg {}
-
-fn network_err<E: std::error::Error>(e: impl std::fmt::Display) -> RpcErr<E> {
-    RPCError::Network(NetworkError::new(&Msg(e.to_string())))
-}
-
-fn unexpected<E: std::error::Error>(got: &RaftPayload) -> RpcErr<E> {
-    network_err(format!("unexpected answer <{}/>", got.to_element().name()))
 }
 
 impl RaftNetwork<RaftTypes> for XmppRaftConnection {
@@ -125,14 +105,7 @@ impl RaftNetwork<RaftTypes> for XmppRaftConnection {
         rpc: AppendEntriesRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        let (rpc, cut_at) = super::fit_append_entries(rpc, super::APPEND_STANZA_BUDGET);
-        let payload = rt::append_entries_request_to_stanza(&rpc, &self.cluster).to_element();
-        match self.call(payload, RPCTypes::AppendEntries, option.hard_ttl()).await? {
-            RaftPayload::AppendResponse(r) => rt::append_entries_response_from_stanza(&r, &self.cluster)
-                .map(|resp| super::widen_append_response(resp, cut_at))
-                .map_err(network_err),
-            other => Err(unexpected(&other)),
-        }
+        rpc::append_entries(self, rpc, option).await
     }
 
     async fn install_snapshot(
@@ -140,20 +113,10 @@ impl RaftNetwork<RaftTypes> for XmppRaftConnection {
         rpc: InstallSnapshotRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        let chunk = rt::install_snapshot_request_to_stanza(&rpc, &self.cluster).map_err(network_err)?;
-        match self.call(chunk.to_element(), RPCTypes::InstallSnapshot, option.hard_ttl()).await? {
-            RaftPayload::SnapshotResponse(r) => {
-                rt::install_snapshot_response_from_stanza(&r, &self.cluster).map_err(network_err)
-            }
-            other => Err(unexpected(&other)),
-        }
+        rpc::install_snapshot(self, rpc, option).await
     }
 
     async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
-        let payload = rt::vote_request_to_stanza(&rpc, &self.cluster).to_element();
-        match self.call(payload, RPCTypes::Vote, option.hard_ttl()).await? {
-            RaftPayload::Vote(v) => rt::vote_response_from_stanza(&v, &self.cluster).map_err(network_err),
-            other => Err(unexpected(&other)),
-        }
+        rpc::vote(self, rpc, option).await
     }
 }
