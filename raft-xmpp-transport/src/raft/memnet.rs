@@ -15,12 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, Timeout, Unreachable};
-use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
+use openraft::error::{RPCError, Timeout, Unreachable};
+use openraft::network::{RPCTypes, RaftNetworkFactory};
 use openraft::Raft;
 use proto::raft_types::{RaftTypes, RootNode};
 use proto::stanza::raft::RaftPayload;
@@ -28,7 +24,7 @@ use proto::xml::{parse_fragment, Element};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::rpc::{self, network_err, remote_err, Carrier, Msg, RpcErr};
+use super::rpc::{network_err, remote_err, Carrier, Msg, RaftRpcClient, RpcErr};
 use super::service::serve_raft_payload;
 
 struct State {
@@ -196,10 +192,10 @@ pub struct MemNetwork {
 }
 
 impl RaftNetworkFactory<RaftTypes> for MemNetwork {
-    type Network = MemConnection;
+    type Network = RaftRpcClient<MemConnection>;
 
     async fn new_client(&mut self, target: u64, _node: &RootNode) -> Self::Network {
-        MemConnection { net: self.net.clone(), local: self.local, target }
+        RaftRpcClient(MemConnection { net: self.net.clone(), local: self.local, target })
     }
 }
 
@@ -236,27 +232,5 @@ impl Carrier for MemConnection {
         ttl: Duration,
     ) -> Result<RaftPayload, RpcErr<E>> {
         self.net.carry(self.local, self.target, payload, action, ttl).await.map_err(|f| self.err(f))
-    }
-}
-
-impl RaftNetwork<RaftTypes> for MemConnection {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<RaftTypes>,
-        option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        rpc::append_entries(self, rpc, option).await
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<RaftTypes>,
-        option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        rpc::install_snapshot(self, rpc, option).await
-    }
-
-    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
-        rpc::vote(self, rpc, option).await
     }
 }

@@ -12,11 +12,12 @@
 
 mod memnet;
 mod network;
-mod rpc;
+pub(crate) mod rpc;
 mod service;
 
 pub use memnet::{MemNet, MemNetwork};
 pub use network::{XmppRaftConnection, XmppRaftNetwork};
+pub use rpc::{Carrier, RaftRpcClient};
 pub use service::{raft_answer, serve_raft_payload};
 
 /// Serialized size an `<append/>` may reach: the 512 KiB post-authentication stanza limit minus

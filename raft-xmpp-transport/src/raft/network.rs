@@ -7,18 +7,14 @@
 
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, Timeout, Unreachable};
-use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
+use openraft::error::{RPCError, Timeout, Unreachable};
+use openraft::network::{RPCTypes, RaftNetworkFactory};
 use proto::ns;
 use proto::raft_types::{RaftTypes, RootNode};
 use proto::stanza::raft::RaftPayload;
 use proto::xml::Element;
 
-use super::rpc::{self, network_err, remote_err, Carrier, Msg, RpcErr};
+use super::rpc::{network_err, remote_err, Carrier, Msg, RaftRpcClient, RpcErr};
 use crate::node::{RequestError, XmppNode};
 
 /// Creates one [`XmppRaftConnection`] per target node.
@@ -37,16 +33,16 @@ impl XmppRaftNetwork {
 }
 
 impl RaftNetworkFactory<RaftTypes> for XmppRaftNetwork {
-    type Network = XmppRaftConnection;
+    type Network = RaftRpcClient<XmppRaftConnection>;
 
     async fn new_client(&mut self, target: u64, node: &RootNode) -> Self::Network {
-        XmppRaftConnection {
+        RaftRpcClient(XmppRaftConnection {
             node: self.node.clone(),
             local_id: self.local_id,
             target,
             domain: node.domain.clone(),
             cluster: self.cluster.clone(),
-        }
+        })
     }
 }
 
@@ -96,27 +92,5 @@ impl XmppRaftConnection {
             RequestError::Remote(err) => remote_err(self.target, err),
             other => network_err(other),
         }
-    }
-}
-
-impl RaftNetwork<RaftTypes> for XmppRaftConnection {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<RaftTypes>,
-        option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
-        rpc::append_entries(self, rpc, option).await
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<RaftTypes>,
-        option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
-        rpc::install_snapshot(self, rpc, option).await
-    }
-
-    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
-        rpc::vote(self, rpc, option).await
     }
 }

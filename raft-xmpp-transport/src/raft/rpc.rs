@@ -44,7 +44,7 @@ fn unexpected<E: std::error::Error>(got: &RaftPayload) -> RpcErr<E> {
 }
 
 /// Carries one request payload to the peer and brings its answer payload back.
-pub(super) trait Carrier: Sync {
+pub trait Carrier: Sync {
     /// The Raft group both ends belong to.
     fn cluster(&self) -> &str;
 
@@ -57,7 +57,33 @@ pub(super) trait Carrier: Sync {
     ) -> impl Future<Output = Result<RaftPayload, RpcErr<E>>> + Send;
 }
 
-pub(super) async fn append_entries<C: Carrier>(
+/// openraft's RPC client over any [`Carrier`].
+#[derive(Debug)]
+pub struct RaftRpcClient<C>(pub(super) C);
+
+impl<C: Carrier + Send + 'static> openraft::network::RaftNetwork<RaftTypes> for RaftRpcClient<C> {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<RaftTypes>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        append_entries(&self.0, rpc, option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<RaftTypes>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RpcErr<InstallSnapshotError>> {
+        install_snapshot(&self.0, rpc, option).await
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RpcErr> {
+        vote(&self.0, rpc, option).await
+    }
+}
+
+async fn append_entries<C: Carrier>(
     c: &C,
     rpc: AppendEntriesRequest<RaftTypes>,
     option: RPCOption,
@@ -72,7 +98,7 @@ pub(super) async fn append_entries<C: Carrier>(
     }
 }
 
-pub(super) async fn install_snapshot<C: Carrier>(
+async fn install_snapshot<C: Carrier>(
     c: &C,
     rpc: InstallSnapshotRequest<RaftTypes>,
     option: RPCOption,
@@ -86,7 +112,7 @@ pub(super) async fn install_snapshot<C: Carrier>(
     }
 }
 
-pub(super) async fn vote<C: Carrier>(
+async fn vote<C: Carrier>(
     c: &C,
     rpc: VoteRequest<u64>,
     option: RPCOption,
