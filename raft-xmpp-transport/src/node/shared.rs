@@ -147,7 +147,7 @@ impl Shared {
         if stanza.attr("from").is_none() {
             stanza.set_attr("from", self.config.domain.clone());
         }
-        metrics::counter!("icroot_s2s_stanzas_out_total", "kind" => stanza.name().to_owned()).increment(1);
+        metrics::counter!("icroot_s2s_stanzas_out_total", "kind" => stanza_kind(&stanza)).increment(1);
         match self.faults.decide(&peer) {
             Fate::Deliver => self.enqueue(&peer, stanza),
             Fate::Drop => Ok(()),
@@ -218,7 +218,7 @@ impl Shared {
 
     /// Deliver a stanza from `peer` to pending requests or the application.
     fn route(&self, peer: &str, stanza: Element) {
-        metrics::counter!("icroot_s2s_stanzas_in_total", "kind" => stanza.name().to_owned()).increment(1);
+        metrics::counter!("icroot_s2s_stanzas_in_total", "kind" => stanza_kind(&stanza)).increment(1);
         if stanza.name() == "iq" && matches!(stanza.attr("type"), Some("result" | "error")) {
             let id = stanza.attr("id").unwrap_or_default().to_owned();
             if let Some(unclaimed) = self.pending.complete(peer, &id, stanza) {
@@ -318,6 +318,32 @@ impl Shared {
     }
 }
 
+/// The metrics label of a stanza: a fixed set, whatever a peer sends.
+fn stanza_kind(stanza: &Element) -> &'static str {
+    match stanza.name() {
+        "iq" => "iq",
+        "message" => "message",
+        "presence" => "presence",
+        _ => "other",
+    }
+}
+
+/// A low-cardinality label for how a link ended: the stream error condition when there was one.
+fn close_reason_label(end: &LinkEnd) -> &'static str {
+    use proto::s2s::CloseReason as R;
+    match end {
+        LinkEnd::Closed(R::Local) => "local-close",
+        LinkEnd::Closed(R::Peer) => "peer-close",
+        LinkEnd::Closed(R::SentError(e) | R::ReceivedError(e)) => e.condition.as_str(),
+        LinkEnd::Closed(R::AuthFailed(_)) => "auth-failed",
+        LinkEnd::Closed(R::TransportClosed) => "eof",
+        LinkEnd::Closed(_) => "closed",
+        LinkEnd::Tls(_) => "tls",
+        LinkEnd::Io(_) => "io",
+        LinkEnd::WriteTimeout => "write-timeout",
+    }
+}
+
 /// The error answer to `request`.
 pub(crate) fn error_reply(request: &Element, error: &StanzaError) -> Element {
     let mut reply = Element::new(request.name(), request.ns()).with_attr("type", "error");
@@ -369,13 +395,12 @@ impl LinkObserver for Shared {
     fn closed(&self, link: LinkId, peer: Option<&str>, end: &LinkEnd) {
         let reason = end.to_string();
         tracing::debug!(link, ?peer, %reason, "link ended");
-        let kind = match end {
-            LinkEnd::Closed(_) => "closed",
-            LinkEnd::Tls(_) => "tls",
-            LinkEnd::Io(_) => "io",
-            LinkEnd::WriteTimeout => "write-timeout",
-        };
-        metrics::counter!("icroot_s2s_links_closed_total", "reason" => kind).increment(1);
+        let negotiated = lock(&self.links).get(&link).is_some_and(|l| l.peer.is_some());
+        let reason_label = close_reason_label(end);
+        metrics::counter!("icroot_s2s_links_closed_total", "reason" => reason_label).increment(1);
+        if !negotiated {
+            metrics::counter!("icroot_s2s_negotiation_failures_total", "reason" => reason_label).increment(1);
+        }
         lock(&self.links).remove(&link);
         if let Some(w) = lock(&self.dial_waiters).remove(&link) {
             let _ = w.send(Err(reason.clone()));
