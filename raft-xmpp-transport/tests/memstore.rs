@@ -47,13 +47,15 @@ impl MemStore {
 }
 
 /// An anonymous temp file holding `data`, positioned at its start.
-fn snapshot_file(data: &[u8]) -> Result<Box<tokio::fs::File>, StorageError<u64>> {
-    let io =
-        |e: std::io::Error| StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e);
-    let mut f = tempfile::tempfile().map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.rewind().map_err(io)?;
+fn snapshot_file(data: &[u8]) -> Result<Box<tokio::fs::File>, Box<StorageError<u64>>> {
+    let mut f = tempfile::tempfile().map_err(|e| snapshot_io(ErrorVerb::Write, e))?;
+    f.write_all(data).and_then(|_| f.rewind()).map_err(|e| snapshot_io(ErrorVerb::Write, e))?;
     Ok(Box::new(tokio::fs::File::from_std(f)))
+}
+
+/// A snapshot I/O failure as openraft wants it (boxed: the error is large).
+fn snapshot_io(verb: ErrorVerb, e: std::io::Error) -> Box<StorageError<u64>> {
+    Box::new(StorageError::from_io_error(ErrorSubject::Snapshot(None), verb, e))
 }
 
 fn encode_actors(actors: &[String]) -> Vec<u8> {
@@ -151,7 +153,7 @@ impl RaftSnapshotBuilder<RaftTypes> for MemStore {
         };
         let data = encode_actors(&s.actors);
         s.snapshot = Some((meta.clone(), data.clone()));
-        Ok(Snapshot { meta, snapshot: snapshot_file(&data)? })
+        Ok(Snapshot { meta, snapshot: snapshot_file(&data).map_err(|e| *e)? })
     }
 }
 
@@ -189,7 +191,7 @@ impl RaftStateMachine<RaftTypes> for MemStore {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<u64>> {
-        snapshot_file(&[])
+        snapshot_file(&[]).map_err(|e| *e)
     }
 
     async fn install_snapshot(
@@ -197,12 +199,10 @@ impl RaftStateMachine<RaftTypes> for MemStore {
         meta: &SnapshotMeta<u64, RootNode>,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<u64>> {
-        let io =
-            |e: std::io::Error| StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
         // Wait for openraft's last writes to land, then read the file from the start.
         let mut f = snapshot.into_std().await;
         let mut data = Vec::new();
-        f.rewind().and_then(|_| f.read_to_end(&mut data)).map_err(io)?;
+        f.rewind().and_then(|_| f.read_to_end(&mut data)).map_err(|e| *snapshot_io(ErrorVerb::Read, e))?;
         let mut s = self.lock();
         s.actors = decode_actors(&data);
         s.applied = meta.last_log_id;
@@ -214,7 +214,9 @@ impl RaftStateMachine<RaftTypes> for MemStore {
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<RaftTypes>>, StorageError<u64>> {
         let current = self.lock().snapshot.clone();
         match current {
-            Some((meta, data)) => Ok(Some(Snapshot { meta, snapshot: snapshot_file(&data)? })),
+            Some((meta, data)) => {
+                Ok(Some(Snapshot { meta, snapshot: snapshot_file(&data).map_err(|e| *e)? }))
+            }
             None => Ok(None),
         }
     }
