@@ -6,7 +6,8 @@ use std::path::Path;
 use openraft::storage::RaftStateMachine;
 use openraft::RaftSnapshotBuilder;
 use proto::raft_types::RaftTypes;
-use store::testkit;
+use store::snapshot::format::{SnapshotHeader, SnapshotWriter};
+use store::{testkit, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::Fixture;
@@ -109,4 +110,22 @@ async fn a_restarted_store_deletes_unfinished_receives() {
     drop((log, sm, first, _second));
     let (_l, _sm) = store::open(data.path()).unwrap();
     assert!(names(&dir).iter().all(|n| !n.ends_with(".tmp")), "{:?}", names(&dir));
+}
+
+#[test]
+fn a_snapshot_id_that_is_not_a_plain_file_name_is_refused() {
+    let b = populated(5);
+    let before = b.sm.registry_digest().unwrap();
+    let path = b.dir.path().join("in.icsnap.in");
+    for id in ["../escape", "a/b", ".hidden", ""] {
+        let meta = openraft::SnapshotMeta { snapshot_id: id.into(), ..Default::default() };
+        let w = SnapshotWriter::new(Vec::new(), &SnapshotHeader::from_raft(&meta, 0)).unwrap();
+        std::fs::write(&path, w.finish().unwrap().0).unwrap();
+        let err = b.sm.install_snapshot_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Snapshot(m) if m.contains("unusable snapshot id")),
+            "{id:?}: {err}"
+        );
+        assert_eq!(b.sm.registry_digest().unwrap(), before, "{id:?} changed the registry");
+    }
 }

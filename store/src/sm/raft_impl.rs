@@ -51,6 +51,7 @@ impl StateMachineStore {
     /// openraft's install). The file is verified before anything changes.
     pub fn install_snapshot_file(&self, from: &Path) -> Result<RaftSnapshotMeta> {
         let header = snapshot::read_header(from)?;
+        check_snapshot_id(&header.snapshot_id)?;
         fs::create_dir_all(&self.snapshot_dir)?;
         let tmp = self.snapshot_dir.join(format!("receiving-{}.tmp", header.snapshot_id));
         fs::copy(from, &tmp)?;
@@ -61,11 +62,7 @@ impl StateMachineStore {
 
     /// Move the synced file `tmp` into place as the current snapshot and install it.
     fn publish_and_install(&self, tmp: &Path, snapshot_id: &str) -> Result<()> {
-        // The id names the published file and comes from the leader: keep it a plain name.
-        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if snapshot_id.is_empty() || snapshot_id.starts_with('.') || !snapshot_id.chars().all(plain) {
-            return Err(StoreError::Snapshot(format!("unusable snapshot id {snapshot_id:?}")));
-        }
+        check_snapshot_id(snapshot_id)?;
         let _g = self.snapshot_guard();
         // Verify before publishing: publishing deletes the previous snapshot.
         snapshot::format::verify(std::io::BufReader::new(File::open(tmp)?))?;
@@ -98,6 +95,16 @@ impl StateMachineStore {
         let file = tokio::fs::File::from_std(File::open(&path)?);
         Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
+}
+
+/// Refuse a snapshot id that is not a plain file name: it names files in the snapshot
+/// directory and comes from the leader or from an operator's file.
+fn check_snapshot_id(id: &str) -> Result<()> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.starts_with('.') || !id.chars().all(plain) {
+        return Err(StoreError::Snapshot(format!("unusable snapshot id {id:?}")));
+    }
+    Ok(())
 }
 
 impl RaftSnapshotBuilder<RaftTypes> for StateMachineStore {
