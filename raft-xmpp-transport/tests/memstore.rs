@@ -1,17 +1,19 @@
 //! A minimal in-memory openraft store for transport tests (the real one is the `store` crate on
 //! RocksDB). The state machine only counts applied normal entries and remembers their actors, so
-//! tests can check what replicated. `Arc`-shared so a "restarted" node keeps its data.
+//! tests can check what replicated. `Arc`-shared so a "restarted" node keeps its data. Snapshot
+//! bytes stay in memory; openraft gets them as an anonymous temp file (its `SnapshotData` is
+//! `tokio::fs::File`).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::io::Cursor;
+use std::io::{Read, Seek, Write};
 use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
-    Entry, EntryPayload, LogId, LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
-    StorageError, StoredMembership, Vote,
+    Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, LogState, RaftLogReader, RaftSnapshotBuilder,
+    Snapshot, SnapshotMeta, StorageError, StoredMembership, Vote,
 };
 use proto::raft_types::{RaftTypes, RootNode};
 use proto::record::CommandResponse;
@@ -42,6 +44,18 @@ impl MemStore {
     pub fn applied_actors(&self) -> Vec<String> {
         self.lock().actors.clone()
     }
+}
+
+/// An anonymous temp file holding `data`, positioned at its start.
+fn snapshot_file(data: &[u8]) -> Result<Box<tokio::fs::File>, Box<StorageError<u64>>> {
+    let mut f = tempfile::tempfile().map_err(|e| snapshot_io(ErrorVerb::Write, e))?;
+    f.write_all(data).and_then(|_| f.rewind()).map_err(|e| snapshot_io(ErrorVerb::Write, e))?;
+    Ok(Box::new(tokio::fs::File::from_std(f)))
+}
+
+/// A snapshot I/O failure as openraft wants it (boxed: the error is large).
+fn snapshot_io(verb: ErrorVerb, e: std::io::Error) -> Box<StorageError<u64>> {
+    Box::new(StorageError::from_io_error(ErrorSubject::Snapshot(None), verb, e))
 }
 
 fn encode_actors(actors: &[String]) -> Vec<u8> {
@@ -139,7 +153,7 @@ impl RaftSnapshotBuilder<RaftTypes> for MemStore {
         };
         let data = encode_actors(&s.actors);
         s.snapshot = Some((meta.clone(), data.clone()));
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot { meta, snapshot: snapshot_file(&data).map_err(|e| *e)? })
     }
 }
 
@@ -176,16 +190,19 @@ impl RaftStateMachine<RaftTypes> for MemStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<u64>> {
+        snapshot_file(&[]).map_err(|e| *e)
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, RootNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<u64>> {
-        let data = snapshot.into_inner();
+        // Wait for openraft's last writes to land, then read the file from the start.
+        let mut f = snapshot.into_std().await;
+        let mut data = Vec::new();
+        f.rewind().and_then(|_| f.read_to_end(&mut data)).map_err(|e| *snapshot_io(ErrorVerb::Read, e))?;
         let mut s = self.lock();
         s.actors = decode_actors(&data);
         s.applied = meta.last_log_id;
@@ -195,10 +212,12 @@ impl RaftStateMachine<RaftTypes> for MemStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<RaftTypes>>, StorageError<u64>> {
-        Ok(self
-            .lock()
-            .snapshot
-            .clone()
-            .map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        let current = self.lock().snapshot.clone();
+        match current {
+            Some((meta, data)) => {
+                Ok(Some(Snapshot { meta, snapshot: snapshot_file(&data).map_err(|e| *e)? }))
+            }
+            None => Ok(None),
+        }
     }
 }

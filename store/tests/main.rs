@@ -8,5 +8,6 @@ mod crash;
 mod log_store;
 mod search_feed;
 mod snapshot;
+mod snapshot_stream;
 mod state_machine;
 mod suite;

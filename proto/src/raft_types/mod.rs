@@ -14,7 +14,6 @@ mod convert;
 mod record_codec;
 
 use std::fmt;
-use std::io::Cursor;
 
 pub use convert::*;
 
@@ -22,14 +21,15 @@ use crate::record::{Command, CommandResponse};
 use crate::stanza::ParseError;
 
 openraft::declare_raft_types!(
-    /// icroot's openraft type configuration.
+    /// icroot's openraft type configuration. Snapshots are files (`tokio::fs::File`), so
+    /// openraft reads and writes them in chunks and never holds a whole one in memory.
     pub RaftTypes:
         D = Command,
         R = CommandResponse,
         NodeId = u64,
         Node = RootNode,
         Entry = openraft::Entry<RaftTypes>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -1,17 +1,24 @@
 //! Store benchmark: log append cost (synced vs not), apply throughput, snapshot build and
 //! install, restart-to-serving time and RSS at N records.
 //!
-//! Usage: `store-bench [N]` (default 1 000 000, or env `STORE_BENCH_N`). Restart and install
-//! run in child processes (`store-bench restart <dir>`, `store-bench install <dir> <file>`) so
-//! each reports its own peak RSS. Build with `--release` for meaningful numbers.
+//! Usage: `store-bench [N]` (default 1 000 000, or env `STORE_BENCH_N`). Snapshot build + send,
+//! restart and receive + install run in child processes (`store-bench send <dir>`,
+//! `store-bench restart <dir> <digest>`, `store-bench install <dir> <file> <digest>`) so each
+//! reports its own peak RSS. Send and receive go through openraft's state machine API with
+//! chunks of the stanza budget, as the chunked transport does. Build with `--release` for
+//! meaningful numbers.
 
+use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use openraft::storage::RaftLogStorageExt;
+use openraft::storage::{RaftLogStorageExt, RaftStateMachine};
+use openraft::RaftSnapshotBuilder;
+use proto::stanza::raft::MAX_SNAPSHOT_CHUNK_BYTES;
 use proto::stanza::registry::Search;
 use store::testkit;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -107,23 +114,22 @@ async fn run(n: u64) -> Res {
     println!("  apply {n} registrations: {secs:.1} s ({:.0} entries/s)", n as f64 / secs);
     report("apply");
 
-    let t = Instant::now();
-    let (file, _) = sm.build_snapshot_file()?;
-    println!(
-        "  snapshot build (streamed to file): {:.1} s, {:.0} MiB file",
-        t.elapsed().as_secs_f64(),
-        std::fs::metadata(&file)?.len() as f64 / (1 << 20) as f64
-    );
-    report("snapshot build");
     let digest = hex::encode(sm.registry_digest()?);
-    println!("  data dir: {:.0} MiB on disk", dir_mib(&data));
     drop((_log, sm));
 
+    // First reopen: what a crash leaves (no flush on close), so it replays the WAL.
+    child(&["restart", data.to_str().ok_or("path")?, &digest])?;
+    child(&["send", data.to_str().ok_or("path")?])?;
+    println!("  data dir: {:.0} MiB on disk", dir_mib(&data));
+    let snapshots = std::fs::read_dir(data.join("snapshots"))?;
+    let file = snapshots
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "icsnap"))
+        .ok_or("no snapshot file after the build")?;
     let kept: PathBuf = root.join("snap.icsnap");
     std::fs::copy(&file, &kept)?;
-    child(&["restart", data.to_str().ok_or("path")?, &digest])?;
     child(&["install", copy.to_str().ok_or("path")?, kept.to_str().ok_or("path")?, &digest])?;
-    // Restart once more: the first reopen replayed the WAL, this one measures a warm reopen.
+    // Restart once more: the first reopen replayed the WAL, this one measures a clean reopen.
     child(&["restart", data.to_str().ok_or("path")?, &digest])?;
     std::fs::remove_dir_all(&root)?;
     Ok(())
@@ -158,13 +164,64 @@ fn restart(dir: &str, digest: &str) -> Res {
     Ok(())
 }
 
-/// Install `file` into a fresh store at `dir` and check the registry digest.
-fn install(dir: &str, file: &str, digest: &str) -> Res {
-    let (_log, sm) = store::open(dir)?;
+/// Build a snapshot through openraft's builder and read it back the way the chunked
+/// transport sends it: seek, then one chunk of the stanza budget at a time.
+async fn send(dir: &str) -> Res {
+    let (_log, mut sm) = store::open(dir)?;
     let t = Instant::now();
-    sm.install_snapshot_file(Path::new(file))?;
+    let mut snap = sm.get_snapshot_builder().await.build_snapshot().await?;
+    let end = snap.snapshot.seek(SeekFrom::End(0)).await?;
+    println!(
+        "  snapshot build (streamed to file): {:.1} s, {:.0} MiB file",
+        t.elapsed().as_secs_f64(),
+        end as f64 / (1 << 20) as f64
+    );
+    report("snapshot build");
+    let t = Instant::now();
+    let (mut offset, mut chunks) = (0u64, 0u64);
+    while offset < end {
+        snap.snapshot.seek(SeekFrom::Start(offset)).await?;
+        let mut buf = Vec::with_capacity(MAX_SNAPSHOT_CHUNK_BYTES);
+        while buf.len() < buf.capacity() {
+            if snap.snapshot.read_buf(&mut buf).await? == 0 {
+                break;
+            }
+        }
+        offset += std::hint::black_box(buf).len() as u64;
+        chunks += 1;
+    }
+    println!(
+        "  snapshot send (read in {} KiB chunks): {chunks} chunks in {:.1} s",
+        MAX_SNAPSHOT_CHUNK_BYTES / 1024,
+        t.elapsed().as_secs_f64()
+    );
+    report("snapshot build + send");
+    Ok(())
+}
+
+/// Receive `file` into a fresh store at `dir` in chunks, as openraft's chunked receiver
+/// writes them, install it, and check the registry digest.
+async fn install(dir: &str, file: &str, digest: &str) -> Res {
+    let (_log, mut sm) = store::open(dir)?;
+    let meta = store::snapshot::read_header(Path::new(file))?.raft_meta()?;
+    let t = Instant::now();
+    let mut from = tokio::fs::File::open(file).await?;
+    let mut rx = sm.begin_receiving_snapshot().await?;
+    let mut buf = vec![0u8; MAX_SNAPSHOT_CHUNK_BYTES];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        rx.write_all(&buf[..n]).await?;
+    }
+    rx.shutdown().await?;
+    println!("  snapshot receive (written in chunks): {:.1} s", t.elapsed().as_secs_f64());
+    report("snapshot receive");
+    let t = Instant::now();
+    sm.install_snapshot(&meta, rx).await?;
     println!("  snapshot install (verify + stream into RocksDB): {:.1} s", t.elapsed().as_secs_f64());
-    report("snapshot install");
+    report("snapshot receive + install");
     let same = hex::encode(sm.registry_digest()?) == digest;
     println!("  installed registry digest equals source: {same}");
     if !same {
@@ -175,16 +232,19 @@ fn install(dir: &str, file: &str, digest: &str) -> Res {
 
 fn main() -> Res {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // tokio::fs runs on the blocking pool, which a current-thread runtime has too.
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["restart", dir, digest] => restart(dir, digest),
-        ["install", dir, file, digest] => install(dir, file, digest),
+        ["send", dir] => rt.block_on(send(dir)),
+        ["install", dir, file, digest] => rt.block_on(install(dir, file, digest)),
         rest => {
             let n = rest
                 .first()
                 .map(|s| s.to_string())
                 .or_else(|| std::env::var("STORE_BENCH_N").ok())
                 .map_or(Ok(1_000_000), |s| s.parse::<u64>())?;
-            tokio::runtime::Builder::new_current_thread().build()?.block_on(run(n))
+            rt.block_on(run(n))
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct StateMachineStore {
     pub(crate) meta: Arc<Mutex<SmMeta>>,
     /// Serialises snapshot file work (build, install, reading the current one).
     pub(crate) snapshot_lock: Arc<Mutex<()>>,
+    /// The temp file openraft is writing a received snapshot into, remembered here because a
+    /// `tokio::fs::File` has no path. At most one: openraft receives one snapshot at a time.
+    pub(crate) receiving: Arc<Mutex<Option<PathBuf>>>,
     /// Changes kept in the feed.
     pub(crate) change_retention: u64,
 }
@@ -148,6 +151,7 @@ impl StateMachineStore {
             snapshot_dir,
             meta: Arc::new(Mutex::new(SmMeta::default())),
             snapshot_lock: Arc::new(Mutex::new(())),
+            receiving: Arc::new(Mutex::new(None)),
             change_retention: DEFAULT_CHANGE_RETENTION,
         };
         let installing = sm.db.get_cf(cf(&sm.db, CF_SM_META)?, KEY_INSTALLING)?;
@@ -157,6 +161,8 @@ impl StateMachineStore {
             let path = sm.snapshot_dir.join(name);
             crate::snapshot::install_file(&sm.db, &path)?;
         }
+        // Builds and receives cut short by a crash leave temp files nothing will finish.
+        crate::snapshot::remove_temporaries(&sm.snapshot_dir)?;
         let loaded = sm.load_meta()?;
         *sm.lock_meta() = loaded;
         Ok(sm)
@@ -226,3 +232,4 @@ impl StateMachineStore {
 }
 
 mod raft_impl;
+mod receive;

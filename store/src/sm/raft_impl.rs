@@ -1,12 +1,11 @@
 //! openraft's `RaftStateMachine` and `RaftSnapshotBuilder` over [`StateMachineStore`], plus
 //! the snapshot entry points the `icroot snapshot save/restore` commands use.
 //!
-//! openraft 0.9's `SnapshotData` for icroot is `Cursor<Vec<u8>>`, so a snapshot handed to
-//! openraft is read whole into memory once; the file itself is written and installed as a
-//! stream (see docs/storage.md).
+//! openraft 0.9's `SnapshotData` for icroot is `tokio::fs::File`: a built snapshot is handed
+//! over as the open file, and a received one is written by openraft chunk by chunk into a temp
+//! file (see [`super::receive`]), so no snapshot is ever whole in memory (docs/storage.md).
 
 use std::fs::{self, File};
-use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -32,6 +31,14 @@ impl StateMachineStore {
         Ok((path, header.raft_meta()?))
     }
 
+    /// Build a snapshot and open it for openraft to read. Opened under the snapshot lock, so
+    /// a concurrent build cannot delete it first (an open file outlives its deletion).
+    fn build_snapshot_opened(&self) -> Result<(File, RaftSnapshotMeta)> {
+        let _g = self.snapshot_guard();
+        let (path, header) = snapshot::build_file(&self.db, &self.snapshot_dir)?;
+        Ok((File::open(path)?, header.raft_meta()?))
+    }
+
     /// Build a snapshot and copy it to `to` (`icroot snapshot save`).
     pub fn save_snapshot(&self, to: &Path) -> Result<RaftSnapshotMeta> {
         let (path, meta) = self.build_snapshot_file()?;
@@ -44,6 +51,7 @@ impl StateMachineStore {
     /// openraft's install). The file is verified before anything changes.
     pub fn install_snapshot_file(&self, from: &Path) -> Result<RaftSnapshotMeta> {
         let header = snapshot::read_header(from)?;
+        check_snapshot_id(&header.snapshot_id)?;
         fs::create_dir_all(&self.snapshot_dir)?;
         let tmp = self.snapshot_dir.join(format!("receiving-{}.tmp", header.snapshot_id));
         fs::copy(from, &tmp)?;
@@ -54,6 +62,7 @@ impl StateMachineStore {
 
     /// Move the synced file `tmp` into place as the current snapshot and install it.
     fn publish_and_install(&self, tmp: &Path, snapshot_id: &str) -> Result<()> {
+        check_snapshot_id(snapshot_id)?;
         let _g = self.snapshot_guard();
         // Verify before publishing: publishing deletes the previous snapshot.
         snapshot::format::verify(std::io::BufReader::new(File::open(tmp)?))?;
@@ -64,9 +73,10 @@ impl StateMachineStore {
         Ok(())
     }
 
-    fn install_bytes(&self, expected: &RaftSnapshotMeta, bytes: &[u8]) -> Result<()> {
-        // Check the header before writing anything: the bytes must describe what openraft says.
-        let header = snapshot::format::SnapshotReader::new(bytes)?.header().clone();
+    /// Install the received, synced snapshot file `tmp`, which openraft says is `expected`.
+    fn install_received(&self, expected: &RaftSnapshotMeta, tmp: &Path) -> Result<()> {
+        // Check the header before anything changes: the file must describe what openraft says.
+        let header = snapshot::read_header(tmp)?;
         let got = header.raft_meta()?;
         if got.last_log_id != expected.last_log_id || got.last_membership != expected.last_membership {
             return Err(StoreError::Snapshot(format!(
@@ -74,29 +84,33 @@ impl StateMachineStore {
                 got.last_log_id, expected.last_log_id
             )));
         }
-        fs::create_dir_all(&self.snapshot_dir)?;
-        let tmp = self.snapshot_dir.join(format!("received-{}.tmp", header.snapshot_id));
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        // A file that fails verification is refused inside install_file before any write.
-        self.publish_and_install(&tmp, &header.snapshot_id)
+        // A file that fails verification is refused inside publish_and_install before any write.
+        self.publish_and_install(tmp, &header.snapshot_id)
     }
 
     fn current_snapshot(&self) -> Result<Option<Snapshot<RaftTypes>>> {
         let _g = self.snapshot_guard();
         let Some(path) = snapshot::current_file(&self.snapshot_dir)? else { return Ok(None) };
         let meta = snapshot::read_header(&path)?.raft_meta()?;
-        let data = fs::read(&path)?;
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        let file = tokio::fs::File::from_std(File::open(&path)?);
+        Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
+}
+
+/// Refuse a snapshot id that is not a plain file name: it names files in the snapshot
+/// directory and comes from the leader or from an operator's file.
+fn check_snapshot_id(id: &str) -> Result<()> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.starts_with('.') || !id.chars().all(plain) {
+        return Err(StoreError::Snapshot(format!("unusable snapshot id {id:?}")));
+    }
+    Ok(())
 }
 
 impl RaftSnapshotBuilder<RaftTypes> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<RaftTypes>, StorageError<u64>> {
-        let (path, meta) = self.build_snapshot_file().map_err(StoreError::snapshot)?;
-        let data = fs::read(&path).map_err(|e| StoreError::Io(e).snapshot())?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        let (file, meta) = self.build_snapshot_opened().map_err(StoreError::snapshot)?;
+        Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(file)) })
     }
 }
 
@@ -122,16 +136,24 @@ impl RaftStateMachine<RaftTypes> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<u64>> {
+        let file = self.begin_receiving().map_err(StoreError::snapshot)?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &RaftSnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<u64>> {
-        self.install_bytes(meta, snapshot.get_ref()).map_err(StoreError::snapshot)
+        let path = self.received_path(&mut snapshot).await.map_err(StoreError::snapshot)?;
+        drop(snapshot);
+        let res = self.install_received(meta, &path);
+        if res.is_err() {
+            // Refused before publishing (publishing renames it away): nothing will use it.
+            let _ = fs::remove_file(&path);
+        }
+        res.map_err(StoreError::snapshot)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<RaftTypes>>, StorageError<u64>> {

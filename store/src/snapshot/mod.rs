@@ -27,6 +27,8 @@ use crate::sm::{index, Cfs, SmMeta, KEY_INSTALLING};
 
 /// File name suffix of snapshot files.
 pub const SNAPSHOT_SUFFIX: &str = ".icsnap";
+/// Extension of snapshot files being built or received (deleted when the store opens).
+pub(crate) const TEMP_EXTENSION: &str = "tmp";
 /// Records written per batch while installing (bounds the batch's memory).
 const INSTALL_BATCH_RECORDS: usize = 4096;
 
@@ -110,6 +112,21 @@ pub(crate) fn publish(tmp: &Path, path: &Path) -> Result<()> {
         let p = entry?.path();
         let is_snapshot = p.to_str().is_some_and(|s| s.ends_with(SNAPSHOT_SUFFIX));
         if is_snapshot && p != path {
+            fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete the `*.tmp` files in `dir` (unfinished builds and receives). Only the current
+/// snapshot (`*.icsnap`) is ever needed after a restart, including to finish an install.
+pub(crate) fn remove_temporaries(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.extension().is_some_and(|x| x == TEMP_EXTENSION) {
             fs::remove_file(&p)?;
         }
     }
