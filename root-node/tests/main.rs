@@ -1,0 +1,1 @@
+//! root-node integration tests.
