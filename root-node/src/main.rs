@@ -13,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logs(default: &str) {
     let filter = EnvFilter::try_from_env("ICROOT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
