@@ -5,3 +5,4 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod services;
