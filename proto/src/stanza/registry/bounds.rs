@@ -115,7 +115,7 @@ pub(crate) fn check_meta(meta: &BTreeMap<String, String>) -> Result<(), Registry
 /// An ASCII DNS name, lowercased: RFC 1123 labels (letters, digits, inner `-`), at most
 /// [`MAX_DOMAIN_BYTES`], a trailing dot dropped. Domains are registry keys, so case must not
 /// create two records for one Exchange.
-pub(crate) fn normalize_domain(field: &str, value: &str) -> Result<String, RegistryError> {
+pub fn normalize_domain(field: &str, value: &str) -> Result<String, RegistryError> {
     let d = value.strip_suffix('.').unwrap_or(value);
     check_text(field, d, MAX_DOMAIN_BYTES)?;
     // RFC 1123 host labels: 1..=63 letters, digits and hyphens, not starting or ending with one.

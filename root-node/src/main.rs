@@ -1,0 +1,124 @@
+//! `icroot`: parse the command line, set up logging, run the command, report errors with a hint.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use root_node::cli::{self, Cli, Command};
+use root_node::client::Client;
+use root_node::dev::{DevCluster, DevOptions};
+use root_node::profile::Profile;
+use root_node::{output, NodeConfig};
+use tracing_subscriber::EnvFilter;
+
+fn init_logs(default: &str) {
+    let filter = EnvFilter::try_from_env("ICROOT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("stopping");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Node { config } => {
+            init_logs("info");
+            report(run_node(config).await)
+        }
+        Command::Dev { nodes, dir } => {
+            init_logs("info");
+            report(run_dev(DevOptions { nodes: *nodes, dir: dir.clone() }).await)
+        }
+        _ => {
+            init_logs("warn");
+            run_client(&cli).await
+        }
+    }
+}
+
+async fn run_node(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = NodeConfig::load(path)?;
+    root_node::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
+    let cluster = DevCluster::start(&opts).await.context("icroot dev")?;
+    eprintln!(
+        "icroot dev: {} root nodes ready; profiles in {}; Ctrl-C to stop",
+        cluster.nodes().len(),
+        opts.dir.join("profiles").display()
+    );
+    shutdown_signal().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_client(cli: &Cli) -> ExitCode {
+    let Some(path) = &cli.profile else {
+        eprintln!("error: this command needs --profile FILE");
+        eprintln!("hint: `icroot dev` writes profiles to ./icroot-dev/profiles/");
+        return ExitCode::from(2);
+    };
+    let profile = match Profile::load(path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: see docs/cli.md for the profile format");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match Client::connect(&profile) {
+        Ok(client) => {
+            let r = cli::run_client(&client, &cli.command).await;
+            client.close().await;
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(result) => {
+            if cli.json {
+                println!("{}", output::result_json(result.as_ref()));
+            } else {
+                print!("{}", output::result_text(result.as_ref()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if cli.json {
+                println!("{}", serde_json::json!({"error": {"message": e.to_string(), "hint": e.hint()}}));
+            }
+            eprintln!("error: {e}");
+            eprintln!("hint: {}", e.hint());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The registry API: writes through Raft, reads from the local state machine after the leader
+//! confirms it leads (or straight away for `consistency='stale'`), and forwarding to the leader
+//! when this node is a follower.
+//!
+//! ```text
+//!  request ─▶ RegistryRequest ─┬─ write ─▶ Command{actor, is_admin, now} ─▶ raft.client_write
+//!                              ├─ read  ─▶ ensure_linearizable? ─▶ StateMachineStore
+//!                              └─ not leader ─▶ <forwarded actor='…'> iq to the leader ─▶ relay
+//! ```
+//!
+//! The actor is always the domain the S2S stream authenticated. A forwarded request carries the
+//! original actor; the leader believes it only from a current cluster member.
+
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use proto::error::{StanzaError, StanzaErrorCondition as Cond};
+use proto::raft_types::RootNode;
+use proto::stanza::envelope::Iq;
+use proto::stanza::registry::{Consistency, RegistryError, RegistryRequest, RegistryResult};
+use proto::xml::Element;
+use raft_xmpp_transport::RequestError;
+
+use crate::service::NodeCtx;
+use crate::status::MembershipError;
+
+/// Namespace of the root-internal `<forwarded actor='…'/>` wrapper (between root nodes only).
+pub const FORWARD_NS: &str = "https://ns.icroot.dev/root-internal/0";
+
+/// How long a forwarded request or a write may take before the client hears "retry".
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+type Answer = Result<Option<Element>, StanzaError>;
+
+fn reg(e: RegistryError) -> StanzaError {
+    e.to_stanza_error()
+}
+
+/// Answer a registry request from `actor` (an authenticated domain).
+pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool) -> Answer {
+    let req = RegistryRequest::from_iq(iq).map_err(reg)?;
+    match &req {
+        RegistryRequest::ClusterStatus(_) => Ok(Some(crate::status::cluster_status(ctx).to_element())),
+        RegistryRequest::GetExchange(_) | RegistryRequest::GetCloud(_) | RegistryRequest::Search(_) => {
+            if consistency(&req) == Consistency::Linearizable {
+                if let Err(e) = ctx.raft.ensure_linearizable().await {
+                    let leader = e.forward_to_leader().map(|f| f.leader_node.clone());
+                    return not_leader(ctx, actor, iq, forwarded, leader.flatten()).await;
+                }
+            }
+            read(ctx, &req).map(|r| Some(r.to_element())).map_err(reg)
+        }
+        RegistryRequest::AddLearner(_) | RegistryRequest::Promote(_) | RegistryRequest::RemoveMember(_) => {
+            if !ctx.config.is_admin(actor) {
+                return Err(reg(RegistryError::NotAdmin));
+            }
+            match crate::status::change_membership(ctx, &req).await {
+                Ok(status) => Ok(Some(status.to_element())),
+                Err(MembershipError::NotLeader(leader)) => {
+                    not_leader(ctx, actor, iq, forwarded, leader).await
+                }
+                Err(MembershipError::Failed(e)) => Err(StanzaError::new(Cond::NotAllowed, e)),
+            }
+        }
+        _ => {
+            let (cmd, shape) =
+                crate::commands::command(actor, ctx.config.is_admin(actor), &req).map_err(reg)?;
+            let written = tokio::time::timeout(REQUEST_DEADLINE, ctx.raft.client_write(cmd)).await;
+            match written {
+                Err(_) => Err(reg(RegistryError::NoQuorum)),
+                Ok(Ok(resp)) => {
+                    crate::commands::result(shape, resp.data).map(|r| Some(r.to_element())).map_err(reg)
+                }
+                Ok(Err(e)) => match leader_of(&e) {
+                    Some(leader) => not_leader(ctx, actor, iq, forwarded, leader).await,
+                    None => Err(StanzaError::new(Cond::ServiceUnavailable, format!("write failed: {e}"))),
+                },
+            }
+        }
+    }
+}
+
+fn leader_of(e: &RaftError<u64, ClientWriteError<u64, RootNode>>) -> Option<Option<RootNode>> {
+    e.forward_to_leader().map(|f: &openraft::error::ForwardToLeader<u64, RootNode>| f.leader_node.clone())
+}
+
+fn consistency(req: &RegistryRequest) -> Consistency {
+    match req {
+        RegistryRequest::GetExchange(g) => g.consistency,
+        RegistryRequest::GetCloud(g) => g.consistency,
+        RegistryRequest::Search(s) => s.consistency,
+        _ => Consistency::Linearizable,
+    }
+}
+
+fn read(ctx: &NodeCtx, req: &RegistryRequest) -> Result<RegistryResult, RegistryError> {
+    let store_err = |e: store::StoreError| {
+        RegistryError::Other(Box::new(StanzaError::new(Cond::InternalServerError, e.to_string())))
+    };
+    match req {
+        RegistryRequest::GetExchange(g) => match ctx.sm.exchange(&g.domain).map_err(store_err)? {
+            Some(x) => Ok(RegistryResult::Exchange(x.try_into()?)),
+            None => Err(RegistryError::NotFound {
+                kind: proto::stanza::registry::RecordKind::Exchange,
+                key: g.domain.clone(),
+            }),
+        },
+        RegistryRequest::GetCloud(g) => match ctx.sm.cloud(&g.id).map_err(store_err)? {
+            Some(c) => Ok(RegistryResult::Cloud(c.try_into()?)),
+            None => Err(RegistryError::NotFound {
+                kind: proto::stanza::registry::RecordKind::Cloud,
+                key: g.id.clone(),
+            }),
+        },
+        RegistryRequest::Search(s) => Ok(RegistryResult::SearchResults(ctx.sm.search(s).map_err(store_err)?)),
+        _ => Err(RegistryError::Malformed { detail: "not a read".into() }),
+    }
+}
+
+/// This node cannot serve `iq`: forward it to `leader`, or say who leads when it was itself
+/// forwarded (no second hop), or `no-quorum` when nobody leads.
+async fn not_leader(
+    ctx: &NodeCtx,
+    actor: &str,
+    iq: &Iq,
+    forwarded: bool,
+    leader: Option<RootNode>,
+) -> Answer {
+    let Some(leader) = leader.filter(|l| l.domain != ctx.config.domain) else {
+        return Err(reg(RegistryError::NoQuorum));
+    };
+    if forwarded {
+        return Err(reg(RegistryError::NotLeader { leader: Some(leader.domain) }));
+    }
+    let Some(payload) = iq.payload.clone() else {
+        return Err(StanzaError::new(Cond::BadRequest, "request without payload"));
+    };
+    let wrapper = Element::new("forwarded", FORWARD_NS).with_attr("actor", actor).with_child(payload);
+    let id = format!("fwd-{}-{}", ctx.config.node_id, rand_id());
+    let fwd = Iq::request(iq.kind, id, ctx.config.domain.clone(), leader.domain.clone(), wrapper);
+    tracing::debug!(leader = %leader.domain, actor, "forwarding to the leader");
+    match ctx.xmpp.request(fwd.to_element(), REQUEST_DEADLINE).await {
+        Ok(answer) => Ok(answer.children().next().cloned()),
+        Err(RequestError::Remote(e)) => Err(*e),
+        Err(e) => Err(StanzaError::new(
+            Cond::ServiceUnavailable,
+            format!("the leader {} did not answer: {e}; retry", leader.domain),
+        )),
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A request another root node forwarded to us as the leader.
+pub(crate) async fn handle_forwarded(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Answer {
+    let is_member = {
+        let m = ctx.raft.metrics().borrow().membership_config.clone();
+        let member = m.membership().nodes().any(|(_, n)| n.domain == from_domain);
+        member
+    };
+    if !is_member {
+        return Err(StanzaError::new(Cond::Forbidden, "only root cluster members may forward requests"));
+    }
+    let wrapper = iq.payload.as_ref().ok_or_else(|| StanzaError::new(Cond::BadRequest, "no payload"))?;
+    let (Some(actor), Some(inner)) = (wrapper.attr("actor"), wrapper.children().next()) else {
+        return Err(StanzaError::new(Cond::BadRequest, "<forwarded/> needs an actor and one payload"));
+    };
+    let inner_iq = Iq { payload: Some(inner.clone()), ..iq.clone() };
+    Box::pin(handle(ctx, actor, &inner_iq, true)).await
+}
