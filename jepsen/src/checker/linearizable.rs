@@ -198,9 +198,9 @@ fn search(ops: &[Operation], budget: u64) -> Option<bool> {
         if steps > budget {
             return None;
         }
-        if entry == n {
-            // Ran past the end without finding a return: only pending (∞) calls remain and
-            // none could be placed; fall back to the last choice.
+        // Past the end of the list (defensive: every call's return follows it), or at a return
+        // whose operation could not be linearized before it: undo the last choice.
+        if entry == n || entries[entry].1 {
             let Some((call, s)) = stack.pop() else { return Some(false) };
             let op = entries[call].2;
             state = s;
@@ -210,31 +210,21 @@ fn search(ops: &[Operation], budget: u64) -> Option<bool> {
             entry = next[call];
             continue;
         }
-        let (_, is_ret, op) = entries[entry];
-        if !is_ret {
-            if let Some(new_state) = step(&state, &ops[op].op) {
-                let mut bits = linearized.clone();
-                bits[op / 64] |= 1 << (op % 64);
-                if cache.insert((bits.clone(), new_state.clone())) {
-                    stack.push((entry, std::mem::replace(&mut state, new_state)));
-                    linearized = bits;
-                    lift(&mut next, &mut prev, entry);
-                    lift(&mut next, &mut prev, return_of[op]);
-                    entry = next[n];
-                    continue;
-                }
+        // A call: linearize it here if the model allows and this (set, state) is new.
+        let op = entries[entry].2;
+        if let Some(new_state) = step(&state, &ops[op].op) {
+            let mut bits = linearized.clone();
+            bits[op / 64] |= 1 << (op % 64);
+            if cache.insert((bits.clone(), new_state.clone())) {
+                stack.push((entry, std::mem::replace(&mut state, new_state)));
+                linearized = bits;
+                lift(&mut next, &mut prev, entry);
+                lift(&mut next, &mut prev, return_of[op]);
+                entry = next[n];
+                continue;
             }
-            entry = next[entry];
-        } else {
-            // An operation returned before it could be linearized: undo the last choice.
-            let Some((call, s)) = stack.pop() else { return Some(false) };
-            let op = entries[call].2;
-            state = s;
-            linearized[op / 64] &= !(1 << (op % 64));
-            unlift(&mut next, &mut prev, return_of[op]);
-            unlift(&mut next, &mut prev, call);
-            entry = next[call];
         }
+        entry = next[entry];
     }
     Some(true)
 }
