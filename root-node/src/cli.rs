@@ -59,6 +59,12 @@ pub enum Command {
     Lookup(LookupOp),
     /// Find records by capability/service, region or key prefix.
     Search(SearchArgs),
+    /// Change the cluster's membership (admin profile only).
+    #[command(subcommand)]
+    Cluster(crate::cluster_cmd::ClusterOp),
+    /// Save a root's snapshot over S2S (admin), or seed a new node's data dir from one.
+    #[command(subcommand)]
+    Snapshot(crate::snapshot_cmd::SnapshotOp),
 }
 
 /// Fields of an Exchange record; on update, only the fields given change.
@@ -340,7 +346,8 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             after: None,
             consistency: consistency(a.stale),
         }),
-        Command::Node { .. } | Command::Dev { .. } => {
+        Command::Cluster(op) => crate::cluster_cmd::request(op)?,
+        Command::Node { .. } | Command::Dev { .. } | Command::Snapshot(_) => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

@@ -48,6 +48,9 @@ pub enum ClientError {
     /// The root answered something this client does not understand.
     #[error("unexpected answer from the root: {0}")]
     Unexpected(String),
+    /// The command's arguments (or a local file) are not usable; nothing was sent.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ClientError {
@@ -73,6 +76,7 @@ impl ClientError {
                 "is the root running? check root_domain/root_address in the profile and `icroot dev`'s ready file"
             }
             ClientError::Unexpected(_) => "the root may run a different icroot version",
+            ClientError::Invalid(_) => "see `icroot help <command>` and docs/cli.md",
         }
     }
 }
@@ -151,6 +155,24 @@ impl Client {
             }
             tracing::debug!(error = %retry, attempt, "retrying");
             tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// Send one iq of `kind` carrying `payload` (no retries) and return the answer's payload.
+    pub async fn iq(
+        &self,
+        kind: proto::stanza::envelope::IqType,
+        payload: proto::xml::Element,
+        deadline: Duration,
+    ) -> Result<Option<proto::xml::Element>, ClientError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!("icroot-{}-x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let iq = proto::stanza::envelope::Iq::request(kind, id, self.domain.clone(), self.root.clone(), payload);
+        match self.node.request(iq.to_element(), deadline).await {
+            Ok(answer) => Ok(answer.children().next().cloned()),
+            Err(RequestError::Remote(e)) => Err(refused(&e)),
+            Err(e) => Err(ClientError::Transport(e)),
         }
     }
 

@@ -67,7 +67,7 @@ pub enum DevError {
     NodeCount,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
     move |source| DevError::Io { path: path.to_owned(), source }
 }
 
@@ -90,12 +90,12 @@ pub struct DevCluster {
     ready: serde_json::Value,
 }
 
-fn node_domain(id: u64) -> String {
+pub(crate) fn node_domain(id: u64) -> String {
     format!("n{id}.icroot.lan")
 }
 
 /// The CA under DIR/pki, created on the first run.
-fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
+pub(crate) fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
     let (cert, key) = (pki.join("ca.pem"), pki.join("ca.key"));
     if cert.exists() && key.exists() {
         return Ok(DevCa::load(&cert, &key)?);
@@ -106,7 +106,7 @@ fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
 }
 
 /// DIR/pki/<domain>.pem and .key, issued on the first run.
-fn ensure_cert(ca: &DevCa, pki: &Path, domain: &str) -> Result<(PathBuf, PathBuf), DevError> {
+pub(crate) fn ensure_cert(ca: &DevCa, pki: &Path, domain: &str) -> Result<(PathBuf, PathBuf), DevError> {
     let (cert, key) = (pki.join(format!("{domain}.pem")), pki.join(format!("{domain}.key")));
     if !(cert.exists() && key.exists()) {
         let (_, pem) = ca.issue(domain)?;
@@ -289,7 +289,7 @@ async fn register_demo(profile: &Profile) -> Result<(), DevError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn node_toml(
+pub(crate) fn node_toml(
     id: u64,
     domain: &str,
     data: &Path,

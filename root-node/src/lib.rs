@@ -11,14 +11,19 @@
 mod admin_http;
 pub mod cli;
 pub mod client;
+pub mod cluster_cmd;
 mod commands;
 pub mod config;
 pub mod dev;
 pub mod output;
 pub mod profile;
+pub mod provision;
 mod registry;
 mod router;
 pub mod service;
+mod snapshot_export;
+pub mod snapshot_cmd;
+pub mod snapshot_wire;
 mod status;
 
 pub use config::NodeConfig;

@@ -46,6 +46,10 @@ async fn main() -> ExitCode {
             init_logs("info");
             report(run_dev(DevOptions { nodes: *nodes, dir: dir.clone() }).await)
         }
+        Command::Snapshot(op) => {
+            init_logs("warn");
+            root_node::snapshot_cmd::main(cli.profile.as_deref(), cli.json, op).await
+        }
         _ => {
             init_logs("warn");
             run_client(&cli).await

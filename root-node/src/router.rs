@@ -74,6 +74,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
     match (payload.ns(), iq.kind) {
         (ns::REGISTRY, _) => crate::registry::handle(ctx, from_domain, iq, false).await,
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
+        (crate::snapshot_wire::NS, _) => crate::snapshot_export::handle(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" && payload.attr("node").is_none() => {
             Ok(Some(disco_info().to_element()))

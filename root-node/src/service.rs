@@ -90,6 +90,8 @@ pub(crate) struct NodeCtx {
     pub raft: Raft<RaftTypes>,
     pub xmpp: XmppNode,
     pub sm: StateMachineStore,
+    /// Open `icroot snapshot save` exports.
+    pub exports: crate::snapshot_export::Exports,
 }
 
 impl std::fmt::Debug for NodeCtx {
@@ -156,7 +158,7 @@ impl RootService {
             .admin_http
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
-        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm });
+        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, exports: Default::default() });
         let tasks = vec![
             tokio::spawn(crate::router::run(ctx.clone(), incoming)),
             tokio::spawn(crate::admin_http::serve(ctx.clone(), listeners.admin_http)),

@@ -1,0 +1,85 @@
+//! `icroot snapshot save` pulls a running root's snapshot over S2S (admins only) and
+//! `icroot snapshot restore` seeds an empty data dir from it (never a non-empty one); a single
+//! node started there forms a new one-member cluster that serves every saved record and takes
+//! new writes after them.
+
+use std::time::Duration;
+
+use proto::stanza::registry::{Consistency, RegistryResult};
+use raft_xmpp_transport::discovery::LocalDns;
+use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
+use root_node::provision::{zone, NodePorts, Provisioner};
+use root_node::{Listeners, NodeConfig, RootService};
+
+use crate::cluster_support::{client, icroot, json_of, lookup, register, register_acked, request, stderr, wait_status};
+
+const T: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DevOptions { nodes: 3, dir: tmp.path().join("old") };
+    let cluster = DevCluster::start(&opts).await.unwrap();
+    let profiles = opts.dir.join("profiles");
+    let admin = profiles.join("admin.toml");
+    let admin_c = client(&admin);
+    let domains: Vec<String> = (0..25).map(|i| format!("saved-{i}.backup.lan")).collect();
+    let mut saved = Vec::new();
+    for d in &domains {
+        assert!(register_acked(&admin_c, d, T).await);
+        saved.push(lookup(&admin_c, d, Consistency::Linearizable).await.unwrap());
+    }
+
+    // Only administrators may export.
+    let file = tmp.path().join("backup.icsnap");
+    let ix1 = profiles.join("ix1.demo.lan.toml");
+    let out = icroot(&["--profile", ix1.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("forbidden"), "{}", stderr(&out));
+    assert!(!file.exists());
+
+    let out = icroot(&["--profile", admin.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()]).await;
+    assert!(out.status.success(), "save failed: {}", stderr(&out));
+    let report = json_of(&out);
+    // 25 Exchanges plus the demo Exchange and Cloud `icroot dev` registers.
+    assert_eq!(report["records"].as_u64(), Some(27), "{report}");
+    assert_eq!(report["bytes"].as_u64(), Some(std::fs::metadata(&file).unwrap().len()));
+    assert!(!tmp.path().join("backup.icsnap.partial").exists());
+    let out = icroot(&["--profile", admin.to_str().unwrap(), "snapshot", "save", file.to_str().unwrap()]).await;
+    assert!(!out.status.success() && stderr(&out).contains("--force"), "{}", stderr(&out));
+    admin_c.close().await;
+    cluster.shutdown().await;
+
+    // A new cluster directory: its own CA, one node (id 7) that knows nothing of the old one.
+    let prov = Provisioner::open(&tmp.path().join("new")).unwrap();
+    let ports = NodePorts::reserve(7).unwrap();
+    let dns = LocalDns::start("127.0.0.1:0".parse().unwrap(), zone(&[ports])).await.unwrap();
+    let config_path = prov.write_node(&ports, dns.addr(), &[]).unwrap();
+    let out = icroot(&["--json", "snapshot", "restore", file.to_str().unwrap(), "--config", config_path.to_str().unwrap()])
+        .await;
+    assert!(out.status.success(), "restore failed: {}", stderr(&out));
+    let restored = json_of(&out);
+    assert_eq!(restored["records"], report["records"], "{restored}");
+    assert_eq!(restored["revision"], report["revision"], "{restored}");
+    assert_eq!(restored["members"][0]["id"].as_u64(), Some(7), "{restored}");
+    // Never over existing data.
+    let out = icroot(&["snapshot", "restore", file.to_str().unwrap(), "--config", config_path.to_str().unwrap()]).await;
+    assert!(!out.status.success() && stderr(&out).contains("not empty"), "{}", stderr(&out));
+
+    let config = NodeConfig::load(&config_path).unwrap();
+    let node = RootService::start(config.clone(), Listeners::bind(&config).await.unwrap()).await.unwrap();
+    let admin = prov.write_profile(ADMIN_DOMAIN, &ports, dns.addr()).unwrap();
+    let c = client(&admin);
+    let s = wait_status(&c, T, "the restored node leads itself", |s| s.leader == Some(7)).await;
+    assert_eq!(s.members.len(), 1, "a new one-member cluster: {s:?}");
+    for old in &saved {
+        let x = lookup(&c, &old.domain, Consistency::Linearizable).await.unwrap();
+        assert_eq!(x.modified_revision, old.modified_revision, "{} restored as it was", old.domain);
+    }
+    let new = request(&c, &register("fresh.backup.lan"), T).await.unwrap();
+    let Some(RegistryResult::Exchange(new)) = new else { panic!("register answers the record: {new:?}") };
+    let backup_revision = report["revision"].as_u64().unwrap();
+    assert!(new.modified_revision > backup_revision, "new writes continue after the backup's revision");
+    c.close().await;
+    node.shutdown().await;
+}
