@@ -217,13 +217,23 @@ fn text(op: &SnapshotOp, v: &Value) -> String {
     match op {
         SnapshotOp::Save { file, .. } => format!(
             "saved snapshot {} ({} records, revision {}, last log index {}, {} bytes, sha256 {}) to {}\n",
-            v["snapshot_id"], v["records"], v["revision"], v["last_log_index"], v["bytes"], v["sha256"],
+            v["snapshot_id"].as_str().unwrap_or("?"),
+            v["records"],
+            v["revision"],
+            v["last_log_index"],
+            v["bytes"],
+            v["sha256"].as_str().unwrap_or("?"),
             file.display()
         ),
         SnapshotOp::Restore { config, .. } => format!(
             "restored {} records (revision {}, last log index {}) into {}\n\
              start the node with `icroot node --config {}`: it forms a new cluster of {}\n",
-            v["records"], v["revision"], v["last_log_index"], v["data_dir"], config.display(), v["members"]
+            v["records"],
+            v["revision"],
+            v["last_log_index"],
+            v["data_dir"].as_str().unwrap_or("?"),
+            config.display(),
+            v["members"]
         ),
     }
 }

@@ -102,14 +102,47 @@ pub async fn lookup(c: &Client, domain: &str, consistency: Consistency) -> Resul
     }
 }
 
-/// Run the `icroot` binary with `args` (at most a minute); its output.
+/// Run the `icroot` binary with `args` (at most a minute); its output. On timeout the panic
+/// shows what it wrote to stderr (`ICROOT_TEST_CHILD_LOG=debug` for more).
 pub async fn icroot(args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_icroot"))
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_icroot"))
         .args(args)
-        .env("ICROOT_LOG", "warn")
+        .env("ICROOT_LOG", std::env::var("ICROOT_TEST_CHILD_LOG").unwrap_or("warn".into()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(60), run).await.expect("icroot finished within a minute").unwrap()
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let stdout = tokio::spawn(async move {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b).await;
+        b
+    });
+    let stderr = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let sink = stderr.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = err.read(&mut buf).await {
+            sink.lock().await.extend_from_slice(&buf[..n]);
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
+        Ok(status) => {
+            let status = status.unwrap();
+            let stdout = stdout.await.unwrap();
+            reader.await.unwrap();
+            let stderr = stderr.lock().await.clone();
+            Output { status, stdout, stderr }
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            let text = String::from_utf8_lossy(&stderr.lock().await).into_owned();
+            panic!("`icroot {}` did not finish within a minute; stderr:\n{text}", args.join(" "))
+        }
+    }
 }
 
 /// The single JSON document a `--json` run printed on stdout.

@@ -51,12 +51,13 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     let admin = prov.write_profile(ADMIN_DOMAIN, &ports[0], dns.addr()).unwrap();
     let admin_c = client(&admin);
     let first = wait_status(&admin_c, T, "a leader", |s| s.leader.is_some()).await;
-    let leader = nodes.iter().find(|n| Some(n.config().node_id) == first.leader).unwrap();
+    let li = nodes.iter().position(|n| Some(n.config().node_id) == first.leader).unwrap();
 
     for i in 0..40 {
         assert!(register_acked(&admin_c, &format!("before-{i}.snap.lan"), T).await);
     }
     // Snapshot on the leader, then purge its log up to the snapshot.
+    let leader = &nodes[li];
     let applied = leader.raft().metrics().borrow().last_applied.unwrap();
     leader.raft().trigger().snapshot().await.unwrap();
     let m = leader
@@ -88,11 +89,13 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     assert!(!out.status.success());
     assert!(json_of(&out)["error"]["message"].as_str().unwrap().contains("--node-id"), "{}", stderr(&out));
 
-    // Node 4 starts with an empty log and joins through the binary's `cluster add-learner`.
+    // Node 4 starts with an empty log and joins through the binary's `cluster add-learner`,
+    // sent via node 2 (a root routes answers by domain: no second admin stream to node 1).
     nodes.push(start(&configs[3]).await);
+    let via2 = prov.write_profile(ADMIN_DOMAIN, &ports[1], dns.addr()).unwrap();
     let out = icroot(&[
         "--profile",
-        admin.to_str().unwrap(),
+        via2.to_str().unwrap(),
         "--json",
         "cluster",
         "add-learner",
@@ -114,7 +117,7 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
 
     // It caught up by installing the snapshot (its log never held the purged entries).
     let n4 = &nodes[3];
-    let leader_applied = leader.raft().metrics().borrow().last_applied.unwrap();
+    let leader_applied = nodes[li].raft().metrics().borrow().last_applied.unwrap();
     let m4 = n4
         .raft()
         .wait(Some(T))
