@@ -168,7 +168,8 @@ impl Client {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = format!("icroot-{}-x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let iq = proto::stanza::envelope::Iq::request(kind, id, self.domain.clone(), self.root.clone(), payload);
+        let iq =
+            proto::stanza::envelope::Iq::request(kind, id, self.domain.clone(), self.root.clone(), payload);
         match self.node.request(iq.to_element(), deadline).await {
             Ok(answer) => Ok(answer.children().next().cloned()),
             Err(RequestError::Remote(e)) => Err(refused(&e)),

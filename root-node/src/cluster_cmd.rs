@@ -58,6 +58,8 @@ pub fn request(op: &ClusterOp) -> Result<RegistryRequest, ClientError> {
             RegistryRequest::AddLearner(AddLearner { node_id: id(*node_id)?, domain })
         }
         ClusterOp::Promote { node_id } => RegistryRequest::Promote(Promote { node_id: id(*node_id)? }),
-        ClusterOp::Remove { node_id } => RegistryRequest::RemoveMember(RemoveMember { node_id: id(*node_id)? }),
+        ClusterOp::Remove { node_id } => {
+            RegistryRequest::RemoveMember(RemoveMember { node_id: id(*node_id)? })
+        }
     })
 }

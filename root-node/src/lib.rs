@@ -21,8 +21,8 @@ pub mod provision;
 mod registry;
 mod router;
 pub mod service;
-mod snapshot_export;
 pub mod snapshot_cmd;
+mod snapshot_export;
 pub mod snapshot_wire;
 mod status;
 

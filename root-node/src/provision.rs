@@ -99,7 +99,12 @@ impl Provisioner {
     /// Issue (once) the node's certificate and write its node.toml: SRV discovery through
     /// `dns`, the dev admin domain, and `bootstrap` as its initial members (empty for a node
     /// that joins a running cluster). Returns the config's path.
-    pub fn write_node(&self, node: &NodePorts, dns: SocketAddr, bootstrap: &[u64]) -> Result<PathBuf, DevError> {
+    pub fn write_node(
+        &self,
+        node: &NodePorts,
+        dns: SocketAddr,
+        bootstrap: &[u64],
+    ) -> Result<PathBuf, DevError> {
         let d = node.domain();
         let (cert, key) = ensure_cert(&self.ca, &self.pki, &d)?;
         let path = self.node_config_path(node.id);
@@ -124,7 +129,12 @@ impl Provisioner {
 
     /// Write DIR/profiles/<name>.toml for `domain` (certificate issued once) talking to `root`.
     /// `name` is `admin` for the consortium administrator ([`ADMIN_DOMAIN`]).
-    pub fn write_profile(&self, domain: &str, root: &NodePorts, dns: SocketAddr) -> Result<PathBuf, DevError> {
+    pub fn write_profile(
+        &self,
+        domain: &str,
+        root: &NodePorts,
+        dns: SocketAddr,
+    ) -> Result<PathBuf, DevError> {
         let (cert, key) = ensure_cert(&self.ca, &self.pki, domain)?;
         let raw = RawProfile {
             domain: domain.to_owned(),

@@ -62,9 +62,10 @@ fn progress(total: u64, json: bool, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb.set_message(what.to_owned());
     pb
@@ -162,11 +163,15 @@ async fn fetch(client: &Client, export: &Export, file: &Path, json: bool) -> Res
             return Err(invalid("the saved file's SHA-256 does not match the root's; nothing saved".into()));
         }
         out.sync_all().map_err(|e| io("cannot sync", &partial, e))?;
-        let reader = std::io::BufReader::new(File::open(&partial).map_err(|e| io("cannot read", &partial, e))?);
+        let reader =
+            std::io::BufReader::new(File::open(&partial).map_err(|e| io("cannot read", &partial, e))?);
         let (header, records) = store::snapshot::format::verify(reader)
             .map_err(|e| invalid(format!("the received snapshot does not verify: {e}")))?;
         if header.snapshot_id != export.snapshot_id {
-            return Err(invalid(format!("received snapshot {} instead of {}", header.snapshot_id, export.snapshot_id)));
+            return Err(invalid(format!(
+                "received snapshot {} instead of {}",
+                header.snapshot_id, export.snapshot_id
+            )));
         }
         Ok(records)
     });
@@ -198,7 +203,8 @@ pub async fn restore(file: &Path, config_path: &Path, json: bool) -> anyhow::Res
     let pb = progress(2 * size, json, "verifying and restoring");
     let mut inc = |n: u64| pb.inc(n);
     let report =
-        store::snapshot::restore::restore_into(&config.data_dir, file, config.node_id, &members, &mut inc).await;
+        store::snapshot::restore::restore_into(&config.data_dir, file, config.node_id, &members, &mut inc)
+            .await;
     pb.finish_and_clear();
     let report = report?;
     Ok(json!({

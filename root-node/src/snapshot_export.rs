@@ -78,9 +78,12 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq) -> Answer {
     };
     match (p.name(), iq.kind) {
         ("open", IqType::Set) => open(ctx, actor).await.map(|e| Some(e.to_element())),
-        ("chunk", IqType::Get) => chunk(ctx, actor, &ChunkRequest::parse(p)?).await,
+        ("chunk", IqType::Get) => {
+            let req = ChunkRequest::parse(p).map_err(|e| e.to_stanza_error())?;
+            chunk(ctx, actor, &req).await
+        }
         ("close", IqType::Set) => {
-            let id = wire::export_id(p)?;
+            let id = wire::export_id(p).map_err(|e| e.to_stanza_error())?;
             let mut open = ctx.exports.lock();
             if open.get(id).is_some_and(|o| o.actor == actor) {
                 open.remove(id);
@@ -119,23 +122,24 @@ async fn open(ctx: &NodeCtx, actor: &str) -> Result<Export, StanzaError> {
     let (file, header, size, digest) = tokio::task::spawn_blocking(move || {
         let (file, header) = sm
             .open_current_snapshot()
-            .map_err(|e| internal("opening the snapshot", e))?
-            .ok_or_else(|| internal("snapshot", "none on disk after the build"))?;
-        let size = file.metadata().map_err(|e| internal("snapshot size", e))?.len();
+            .map_err(|e| format!("opening the snapshot: {e}"))?
+            .ok_or("snapshot: none on disk after the build")?;
+        let size = file.metadata().map_err(|e| format!("snapshot size: {e}"))?.len();
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut reader = &file;
         loop {
-            let n = reader.read(&mut buf).map_err(|e| internal("reading the snapshot", e))?;
+            let n = reader.read(&mut buf).map_err(|e| format!("reading the snapshot: {e}"))?;
             if n == 0 {
                 break;
             }
             hash.update(&buf[..n]);
         }
-        Ok::<_, StanzaError>((file, header, size, hex::encode(hash.finalize())))
+        Ok::<_, String>((file, header, size, hex::encode(hash.finalize())))
     })
     .await
-    .map_err(|e| internal("snapshot task", e))??;
+    .map_err(|e| internal("snapshot task", e))?
+    .map_err(|e| StanzaError::new(Cond::InternalServerError, e))?;
     let meta = header.raft_meta().map_err(|e| internal("snapshot header", e))?;
     let id = format!("{}-{}", ctx.config.node_id, ctx.exports.next.fetch_add(1, Ordering::Relaxed));
     let export = Export {
@@ -169,7 +173,10 @@ async fn chunk(ctx: &NodeCtx, actor: &str, req: &ChunkRequest) -> Answer {
         }
     };
     if req.offset > size {
-        return Err(StanzaError::new(Cond::NotAcceptable, format!("offset {} beyond size {size}", req.offset)));
+        return Err(StanzaError::new(
+            Cond::NotAcceptable,
+            format!("offset {} beyond size {size}", req.offset),
+        ));
     }
     let len = u64::from(req.length).min(size - req.offset) as usize;
     let offset = req.offset;

@@ -24,19 +24,36 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn bad(detail: String) -> StanzaError {
-    StanzaError::new(Cond::BadRequest, detail)
+/// A request or answer that does not follow this wire, and the condition it earns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct WireError {
+    /// The RFC 6120 condition a root answers it with.
+    pub condition: Cond,
+    /// What is wrong.
+    pub detail: String,
 }
 
-fn attr<'a>(el: &'a Element, name: &str) -> Result<&'a str, StanzaError> {
+impl WireError {
+    /// The stanza error a root answers with.
+    pub fn to_stanza_error(&self) -> StanzaError {
+        StanzaError::new(self.condition, self.detail.clone())
+    }
+}
+
+fn bad(detail: String) -> WireError {
+    WireError { condition: Cond::BadRequest, detail }
+}
+
+fn attr<'a>(el: &'a Element, name: &str) -> Result<&'a str, WireError> {
     el.attr(name).ok_or_else(|| bad(format!("<{}/> needs '{name}'", el.name())))
 }
 
-fn num(el: &Element, name: &str) -> Result<u64, StanzaError> {
+fn num(el: &Element, name: &str) -> Result<u64, WireError> {
     attr(el, name)?.parse().map_err(|_| bad(format!("<{}/> '{name}' is not a number", el.name())))
 }
 
-fn opt_num(el: &Element, name: &str) -> Result<Option<u64>, StanzaError> {
+fn opt_num(el: &Element, name: &str) -> Result<Option<u64>, WireError> {
     el.attr(name).map(|_| num(el, name)).transpose()
 }
 
@@ -51,7 +68,7 @@ pub fn close_request(id: &str) -> Element {
 }
 
 /// The id of a `<chunk/>` request or `<close/>`.
-pub fn export_id(el: &Element) -> Result<&str, StanzaError> {
+pub fn export_id(el: &Element) -> Result<&str, WireError> {
     attr(el, "id")
 }
 
@@ -91,7 +108,7 @@ impl Export {
     }
 
     /// Parse `<export/>`.
-    pub fn parse(el: &Element) -> Result<Self, StanzaError> {
+    pub fn parse(el: &Element) -> Result<Self, WireError> {
         if !el.is("export", NS) {
             return Err(bad(format!("expected <export/>, got <{}/>", el.name())));
         }
@@ -131,13 +148,13 @@ impl ChunkRequest {
     }
 
     /// Parse and bound a request.
-    pub fn parse(el: &Element) -> Result<Self, StanzaError> {
+    pub fn parse(el: &Element) -> Result<Self, WireError> {
         let length = num(el, "length")?;
         if length == 0 || length > u64::from(MAX_CHUNK_BYTES) {
-            return Err(StanzaError::new(
-                Cond::NotAcceptable,
-                format!("length {length} outside 1..={MAX_CHUNK_BYTES}"),
-            ));
+            return Err(WireError {
+                condition: Cond::NotAcceptable,
+                detail: format!("length {length} outside 1..={MAX_CHUNK_BYTES}"),
+            });
         }
         Ok(ChunkRequest { id: attr(el, "id")?.to_owned(), offset: num(el, "offset")?, length: length as u32 })
     }
@@ -163,7 +180,7 @@ impl Chunk {
     }
 
     /// Parse a chunk, decode it and check its length bound and checksum.
-    pub fn parse(el: &Element) -> Result<Self, StanzaError> {
+    pub fn parse(el: &Element) -> Result<Self, WireError> {
         if !el.is("chunk", NS) {
             return Err(bad(format!("expected <chunk/>, got <{}/>", el.name())));
         }

@@ -62,11 +62,13 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     let prov = Provisioner::open(&tmp.path().join("c")).unwrap();
     let ports: Vec<NodePorts> = (1..=3).map(|id| NodePorts::reserve(id).unwrap()).collect();
     let dns = LocalDns::start("127.0.0.1:0".parse().unwrap(), zone(&ports)).await.unwrap();
-    let configs: Vec<PathBuf> = ports.iter().map(|p| prov.write_node(p, dns.addr(), &[1, 2, 3]).unwrap()).collect();
+    let configs: Vec<PathBuf> =
+        ports.iter().map(|p| prov.write_node(p, dns.addr(), &[1, 2, 3]).unwrap()).collect();
     let logs: Vec<PathBuf> = (1..=3).map(|id| tmp.path().join(format!("node{id}.log"))).collect();
     let mut procs: Vec<Option<NodeProc>> =
         configs.iter().zip(&logs).map(|(c, l)| Some(NodeProc::spawn(c, l))).collect();
-    let profiles: Vec<PathBuf> = ports.iter().map(|p| prov.write_profile(ADMIN_DOMAIN, p, dns.addr()).unwrap()).collect();
+    let profiles: Vec<PathBuf> =
+        ports.iter().map(|p| prov.write_profile(ADMIN_DOMAIN, p, dns.addr()).unwrap()).collect();
     let clients: Vec<_> = profiles.iter().map(|p| Arc::new(client(p))).collect();
 
     let first = wait_status(&clients[0], Duration::from_secs(60), "a leader of three", |s| {

@@ -86,11 +86,10 @@ pub fn register(domain: &str) -> RegistryRequest {
 /// Register `domain` as the admin; `Ok` when acknowledged (or found already registered by an
 /// earlier attempt whose answer was lost).
 pub async fn register_acked(c: &Client, domain: &str, limit: Duration) -> bool {
-    match tokio::time::timeout(limit, c.request(&register(domain))).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(ClientError::Refused { error: RegistryError::AlreadyRegistered { .. }, .. })) => true,
-        _ => false,
-    }
+    matches!(
+        tokio::time::timeout(limit, c.request(&register(domain))).await,
+        Ok(Ok(_) | Err(ClientError::Refused { error: RegistryError::AlreadyRegistered { .. }, .. }))
+    )
 }
 
 /// Read Exchange `domain` through `c`.

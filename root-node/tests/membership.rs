@@ -24,8 +24,13 @@ async fn start(path: &std::path::Path) -> RootService {
     RootService::start(config, listeners).await.unwrap()
 }
 
-async fn cluster_cmd(c: &Client, profile: &std::path::Path, args: &[&str]) -> Result<ClusterStatus, ClientError> {
-    let argv = ["icroot", "--profile", profile.to_str().unwrap(), "cluster"].into_iter().chain(args.iter().copied());
+async fn cluster_cmd(
+    c: &Client,
+    profile: &std::path::Path,
+    args: &[&str],
+) -> Result<ClusterStatus, ClientError> {
+    let argv =
+        ["icroot", "--profile", profile.to_str().unwrap(), "cluster"].into_iter().chain(args.iter().copied());
     match run_client(c, &Cli::try_parse_from(argv).unwrap().command).await? {
         Some(RegistryResult::Cluster(s)) => Ok(s),
         other => panic!("membership answers a cluster view, got {other:?}"),
@@ -85,7 +90,9 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Refused { error: RegistryError::NotAdmin, .. }), "{err:?}");
-    let out = icroot(&["--profile", admin.to_str().unwrap(), "--json", "cluster", "promote", "--node-id", "0"]).await;
+    let out =
+        icroot(&["--profile", admin.to_str().unwrap(), "--json", "cluster", "promote", "--node-id", "0"])
+            .await;
     assert!(!out.status.success());
     assert!(json_of(&out)["error"]["message"].as_str().unwrap().contains("--node-id"), "{}", stderr(&out));
 
@@ -128,7 +135,9 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     assert!(m4.purged.is_some_and(|p| p.index >= snap.index), "node 4's log starts after it: {m4:?}");
     let via4 = prov.write_profile(ADMIN_DOMAIN, &ports[3], dns.addr()).unwrap();
     let c4 = client(&via4);
-    for d in (0..40).map(|i| format!("before-{i}.snap.lan")).chain((0..5).map(|i| format!("after-{i}.snap.lan"))) {
+    for d in
+        (0..40).map(|i| format!("before-{i}.snap.lan")).chain((0..5).map(|i| format!("after-{i}.snap.lan")))
+    {
         let x = lookup(&c4, &d, Consistency::Stale).await;
         assert!(x.is_ok(), "node 4 does not serve {d}: {x:?}");
     }

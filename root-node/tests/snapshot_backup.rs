@@ -11,7 +11,9 @@ use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
 use root_node::provision::{zone, NodePorts, Provisioner};
 use root_node::{Listeners, NodeConfig, RootService};
 
-use crate::cluster_support::{client, icroot, json_of, lookup, register, register_acked, request, stderr, wait_status};
+use crate::cluster_support::{
+    client, icroot, json_of, lookup, register, register_acked, request, stderr, wait_status,
+};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -36,19 +38,24 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     // Only administrators may export.
     let file = tmp.path().join("backup.icsnap");
     let ix1 = profiles.join("ix1.demo.lan.toml");
-    let out = icroot(&["--profile", ix1.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()]).await;
+    let out =
+        icroot(&["--profile", ix1.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()])
+            .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("forbidden"), "{}", stderr(&out));
     assert!(!file.exists());
 
-    let out = icroot(&["--profile", admin.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()]).await;
+    let out =
+        icroot(&["--profile", admin.to_str().unwrap(), "--json", "snapshot", "save", file.to_str().unwrap()])
+            .await;
     assert!(out.status.success(), "save failed: {}", stderr(&out));
     let report = json_of(&out);
     // 25 Exchanges plus the demo Exchange and Cloud `icroot dev` registers.
     assert_eq!(report["records"].as_u64(), Some(27), "{report}");
     assert_eq!(report["bytes"].as_u64(), Some(std::fs::metadata(&file).unwrap().len()));
     assert!(!tmp.path().join("backup.icsnap.partial").exists());
-    let out = icroot(&["--profile", admin.to_str().unwrap(), "snapshot", "save", file.to_str().unwrap()]).await;
+    let out =
+        icroot(&["--profile", admin.to_str().unwrap(), "snapshot", "save", file.to_str().unwrap()]).await;
     assert!(!out.status.success() && stderr(&out).contains("--force"), "{}", stderr(&out));
     cluster.shutdown().await;
 
@@ -57,15 +64,24 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     let ports = NodePorts::reserve(7).unwrap();
     let dns = LocalDns::start("127.0.0.1:0".parse().unwrap(), zone(&[ports])).await.unwrap();
     let config_path = prov.write_node(&ports, dns.addr(), &[]).unwrap();
-    let out = icroot(&["--json", "snapshot", "restore", file.to_str().unwrap(), "--config", config_path.to_str().unwrap()])
-        .await;
+    let out = icroot(&[
+        "--json",
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+        "--config",
+        config_path.to_str().unwrap(),
+    ])
+    .await;
     assert!(out.status.success(), "restore failed: {}", stderr(&out));
     let restored = json_of(&out);
     assert_eq!(restored["records"], report["records"], "{restored}");
     assert_eq!(restored["revision"], report["revision"], "{restored}");
     assert_eq!(restored["members"][0]["id"].as_u64(), Some(7), "{restored}");
     // Never over existing data.
-    let out = icroot(&["snapshot", "restore", file.to_str().unwrap(), "--config", config_path.to_str().unwrap()]).await;
+    let out =
+        icroot(&["snapshot", "restore", file.to_str().unwrap(), "--config", config_path.to_str().unwrap()])
+            .await;
     assert!(!out.status.success() && stderr(&out).contains("not empty"), "{}", stderr(&out));
 
     let config = NodeConfig::load(&config_path).unwrap();

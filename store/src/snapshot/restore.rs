@@ -85,8 +85,10 @@ pub async fn restore_into(
     check_empty_dir(data_dir)?;
 
     // 1. Verify the whole backup before creating anything.
-    let (header, records) =
-        super::format::verify(Counting { inner: BufReader::new(File::open(from)?), progress: &mut *progress })?;
+    let (header, records) = super::format::verify(Counting {
+        inner: BufReader::new(File::open(from)?),
+        progress: &mut *progress,
+    })?;
     let last_log_id = header
         .raft_meta()?
         .last_log_id
