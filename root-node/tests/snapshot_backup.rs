@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use proto::stanza::registry::{Consistency, RegistryResult};
+use proto::stanza::registry::{Consistency, RegistryRequest, RegistryResult};
 use raft_xmpp_transport::discovery::LocalDns;
 use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
 use root_node::provision::{zone, NodePorts, Provisioner};
+use root_node::snapshot_wire::MAX_CHUNK_BYTES;
 use root_node::{Listeners, NodeConfig, RootService};
 
 use crate::cluster_support::{
@@ -25,10 +26,17 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     let profiles = opts.dir.join("profiles");
     let admin = profiles.join("admin.toml");
     let admin_c = client(&admin);
-    let domains: Vec<String> = (0..25).map(|i| format!("saved-{i}.backup.lan")).collect();
+    // ~8 KiB per record, so the file spans several 256 KiB chunks.
+    let domains: Vec<String> = (0..60).map(|i| format!("saved-{i}.backup.lan")).collect();
     let mut saved = Vec::new();
     for d in &domains {
-        assert!(register_acked(&admin_c, d, T).await);
+        let mut req = register(d);
+        if let RegistryRequest::RegisterExchange(r) = &mut req {
+            r.spec.metadata = (0..8)
+                .map(|k| (format!("k{k}"), format!("{d}-{k}-").repeat(60)[..1000].to_owned()))
+                .collect();
+        }
+        request(&admin_c, &req, T).await.unwrap();
         saved.push(lookup(&admin_c, d, Consistency::Linearizable).await.unwrap());
     }
     // The binary below speaks as the admin domain too: a root routes answers by domain, so no
@@ -50,8 +58,9 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
             .await;
     assert!(out.status.success(), "save failed: {}", stderr(&out));
     let report = json_of(&out);
-    // 25 Exchanges plus the demo Exchange and Cloud `icroot dev` registers.
-    assert_eq!(report["records"].as_u64(), Some(27), "{report}");
+    // 60 Exchanges plus the demo Exchange and Cloud `icroot dev` registers.
+    assert_eq!(report["records"].as_u64(), Some(62), "{report}");
+    assert!(report["bytes"].as_u64().unwrap() > u64::from(MAX_CHUNK_BYTES), "more than one chunk: {report}");
     assert_eq!(report["bytes"].as_u64(), Some(std::fs::metadata(&file).unwrap().len()));
     assert!(!tmp.path().join("backup.icsnap.partial").exists());
     let out =
@@ -93,6 +102,7 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     for old in &saved {
         let x = lookup(&c, &old.domain, Consistency::Linearizable).await.unwrap();
         assert_eq!(x.modified_revision, old.modified_revision, "{} restored as it was", old.domain);
+        assert_eq!(x.spec.metadata, old.spec.metadata);
     }
     let new = request(&c, &register("fresh.backup.lan"), T).await.unwrap();
     let Some(RegistryResult::Exchange(new)) = new else { panic!("register answers the record: {new:?}") };
