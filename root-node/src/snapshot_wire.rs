@@ -197,3 +197,7 @@ impl Chunk {
         Ok(Chunk { offset: num(el, "offset")?, data })
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_wire_tests.rs"]
+mod tests;
