@@ -35,7 +35,7 @@ pub enum ClientError {
     #[error("transport: {0}")]
     Start(#[from] raft_xmpp_transport::StartError),
     /// The root refused the request.
-    #[error("{condition}: {error}")]
+    #[error("{condition}: {}", describe(error))]
     Refused {
         /// The RFC 6120 condition (e.g. `forbidden`).
         condition: String,
@@ -71,6 +71,9 @@ impl ClientError {
             ClientError::Refused { error: RegistryError::NotFound { .. }, .. } => {
                 "check the domain or id; `icroot search` lists what exists"
             }
+            ClientError::Refused { condition, .. } if condition == "not-allowed" => {
+                "`icroot status` shows the current members and roles"
+            }
             ClientError::Refused { .. } => "see docs/protocol.md (Registry errors) for this condition",
             ClientError::Transport(_) => {
                 "is the root running? check root_domain/root_address in the profile and `icroot dev`'s ready file"
@@ -78,6 +81,14 @@ impl ClientError {
             ClientError::Unexpected(_) => "the root may run a different icroot version",
             ClientError::Invalid(_) => "see `icroot help <command>` and docs/cli.md",
         }
+    }
+}
+
+/// A registry error for people: a stanza error without a registry element shows its text.
+fn describe(e: &RegistryError) -> String {
+    match e {
+        RegistryError::Other(s) => s.text.clone().unwrap_or_else(|| s.to_string()),
+        other => other.to_string(),
     }
 }
 

@@ -90,6 +90,12 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Refused { error: RegistryError::NotAdmin, .. }), "{err:?}");
+    let err = cluster_cmd(&admin_c, &admin, &["promote", "--node-id", "9"]).await.unwrap_err();
+    assert!(err.to_string().contains("node 9 is not a member"), "{err}");
+    let err = cluster_cmd(&admin_c, &admin, &["remove", "--node-id", "9"]).await.unwrap_err();
+    assert!(err.to_string().contains("node 9 is not a member"), "{err}");
+    let err = cluster_cmd(&admin_c, &admin, &["promote", "--node-id", "2"]).await.unwrap_err();
+    assert!(err.to_string().contains("already a voter"), "{err}");
     let out =
         icroot(&["--profile", admin.to_str().unwrap(), "--json", "cluster", "promote", "--node-id", "0"])
             .await;
