@@ -45,6 +45,10 @@ pub enum Command {
         /// Where certificates, data, profiles and the ready file go.
         #[arg(long, default_value = "icroot-dev")]
         dir: PathBuf,
+        /// Also provision this many nodes without starting them (certificate, DNS records,
+        /// DIR/nodes/<id>/node.toml) to add later with `icroot node` + `icroot cluster`.
+        #[arg(long, default_value_t = 0)]
+        spare_nodes: u64,
     },
     /// Members, leader, term and indexes as seen by the profile's root node.
     Status,

@@ -63,7 +63,7 @@ pub enum DevError {
     #[error("no leader elected within {0:?}")]
     NoLeader(Duration),
     /// Nodes must be 1..=9.
-    #[error("--nodes must be between 1 and 9")]
+    #[error("--nodes must be between 1 and 9, and --nodes plus --spare-nodes at most 9")]
     NodeCount,
 }
 
@@ -127,7 +127,14 @@ fn addr(l: &TcpListener) -> SocketAddr {
 impl DevCluster {
     /// Bring the cluster up and write DIR/ready.
     pub async fn start(opts: &DevOptions) -> Result<Self, DevError> {
-        if !(1..=9).contains(&opts.nodes) {
+        Self::start_with_spares(opts, 0).await
+    }
+
+    /// Bring the cluster up with `spares` more nodes provisioned but not started (certificate,
+    /// DNS records, DIR/nodes/<id>/node.toml with no bootstrap) for `icroot node` and
+    /// `icroot cluster add-learner`; DIR/ready lists them under `spare_nodes`.
+    pub async fn start_with_spares(opts: &DevOptions, spares: u64) -> Result<Self, DevError> {
+        if !(1..=9).contains(&opts.nodes) || opts.nodes + spares > 9 {
             return Err(DevError::NodeCount);
         }
         let dir = std::path::absolute(&opts.dir).map_err(io(&opts.dir))?;
@@ -149,6 +156,8 @@ impl DevCluster {
                 .addr(&host, addr(&st).ip());
             bound.push((*id, d, st, dt, admin));
         }
+        let spare_ports = crate::provision::reserve((opts.nodes + 1..=opts.nodes + spares).collect())?;
+        let zone = crate::provision::with_nodes(zone, &spare_ports);
         let dns = LocalDns::start("127.0.0.1:0".parse().expect("literal address"), zone)
             .await
             .map_err(io(Path::new("local DNS")))?;
@@ -176,6 +185,7 @@ impl DevCluster {
             let listeners = Listeners { starttls: vec![st], direct_tls: vec![dt], admin_http: admin };
             nodes.push(RootService::start(config, listeners).await?);
         }
+        let spare_nodes = crate::provision::write_spares(&dir, &spare_ports, dns.addr())?;
         let leader = wait_leader(&nodes[0]).await?;
         let root_addr = nodes[0].config().listen_starttls.first().copied();
         let profiles = dir.join("profiles");
@@ -218,6 +228,7 @@ impl DevCluster {
             "admin_http": nodes.iter().map(|n| format!("http://{}", n.admin_addr())).collect::<Vec<_>>(),
             "dns": dns.addr().to_string(),
             "profiles": profiles,
+            "spare_nodes": spare_nodes,
         });
         let tmp = dir.join("ready.tmp");
         std::fs::write(&tmp, format!("{ready:#}\n")).map_err(io(&tmp))?;

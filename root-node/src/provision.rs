@@ -54,9 +54,18 @@ impl NodePorts {
     }
 }
 
+/// Reserve ports for each of `ids`.
+pub fn reserve(ids: Vec<u64>) -> Result<Vec<NodePorts>, DevError> {
+    ids.into_iter().map(NodePorts::reserve).collect()
+}
+
 /// The SRV and A records that make `nodes` discoverable by domain.
 pub fn zone(nodes: &[NodePorts]) -> ZoneRecords {
-    let mut zone = ZoneRecords::new();
+    with_nodes(ZoneRecords::new(), nodes)
+}
+
+/// `zone` plus the records of `nodes`.
+pub fn with_nodes(mut zone: ZoneRecords, nodes: &[NodePorts]) -> ZoneRecords {
     for n in nodes {
         let d = n.domain();
         let host = format!("host.{d}");
@@ -66,6 +75,28 @@ pub fn zone(nodes: &[NodePorts]) -> ZoneRecords {
             .addr(&host, n.starttls.ip());
     }
     zone
+}
+
+/// Write the configs of `icroot dev --spare-nodes` (no bootstrap: they join by add-learner);
+/// what DIR/ready says about them.
+pub(crate) fn write_spares(
+    dir: &Path,
+    spares: &[NodePorts],
+    dns: SocketAddr,
+) -> Result<Vec<serde_json::Value>, DevError> {
+    let prov = Provisioner::open(dir)?;
+    spares
+        .iter()
+        .map(|p| {
+            let config = prov.write_node(p, dns, &[])?;
+            Ok(serde_json::json!({
+                "id": p.id,
+                "domain": p.domain(),
+                "address": p.starttls.to_string(),
+                "config": config,
+            }))
+        })
+        .collect()
 }
 
 /// The dev CA and directory layout of one cluster directory.

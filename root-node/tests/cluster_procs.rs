@@ -18,12 +18,12 @@ use root_node::provision::{zone, NodePorts, Provisioner};
 use crate::cluster_support::{client, lookup, register_acked, wait_status, POLL};
 
 /// One `icroot node` process; SIGKILLed when dropped.
-struct NodeProc {
+pub(crate) struct NodeProc {
     child: Child,
 }
 
 impl NodeProc {
-    fn spawn(config: &Path, log: &Path) -> Self {
+    pub(crate) fn spawn(config: &Path, log: &Path) -> Self {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_icroot"))
             .args(["node", "--config", config.to_str().unwrap()])

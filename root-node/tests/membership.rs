@@ -10,10 +10,12 @@ use proto::stanza::registry::{ClusterStatus, Consistency, RegistryError, Registr
 use raft_xmpp_transport::discovery::LocalDns;
 use root_node::cli::{run_client, Cli};
 use root_node::client::{Client, ClientError};
-use root_node::dev::ADMIN_DOMAIN;
+use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
+use root_node::profile::RawProfile;
 use root_node::provision::{zone, NodePorts, Provisioner};
 use root_node::{Listeners, NodeConfig, RootService};
 
+use crate::cluster_procs::NodeProc;
 use crate::cluster_support::{client, icroot, json_of, lookup, register_acked, stderr, voters, wait_status};
 
 const T: Duration = Duration::from_secs(60);
@@ -167,4 +169,53 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     for n in nodes {
         n.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dev_spare_node_runs_as_a_process_and_joins_as_a_voter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DevOptions { nodes: 3, dir: tmp.path().join("c") };
+    let cluster = DevCluster::start_with_spares(&opts, 1).await.unwrap();
+    let spare = cluster.ready()["spare_nodes"][0].clone();
+    assert_eq!((spare["id"].as_u64(), spare["domain"].as_str()), (Some(4), Some("n4.icroot.lan")), "{spare}");
+    let config = NodeConfig::load(std::path::Path::new(spare["config"].as_str().unwrap())).unwrap();
+    assert!(config.bootstrap.is_empty(), "a spare joins, it does not bootstrap");
+    let _n4 =
+        NodeProc::spawn(std::path::Path::new(spare["config"].as_str().unwrap()), &tmp.path().join("n4.log"));
+
+    let admin = opts.dir.join("profiles").join("admin.toml");
+    let admin_arg = admin.to_str().unwrap();
+    let args = [
+        "--profile",
+        admin_arg,
+        "--json",
+        "cluster",
+        "add-learner",
+        "--node-id",
+        "4",
+        "--domain",
+        "n4.icroot.lan",
+    ];
+    let out = icroot(&args).await;
+    assert!(out.status.success(), "add-learner: {}", stderr(&out));
+    let out = icroot(&["--profile", admin_arg, "--json", "cluster", "promote", "--node-id", "4"]).await;
+    assert!(out.status.success(), "promote: {}", stderr(&out));
+    let view = json_of(&out);
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members.len(), 4, "{view}");
+    assert!(members.iter().all(|m| m["role"] != "learner"), "four voters: {view}");
+
+    // The process serves the demo record `icroot dev` registered before it existed.
+    let mut raw: RawProfile = toml::from_str(&std::fs::read_to_string(&admin).unwrap()).unwrap();
+    raw.root_domain = "n4.icroot.lan".into();
+    raw.root_address = Some(spare["address"].as_str().unwrap().into());
+    let via4 = tmp.path().join("admin-via-n4.toml");
+    std::fs::write(&via4, toml::to_string(&raw).unwrap()).unwrap();
+    let c4 = client(&via4);
+    let s4 =
+        wait_status(&c4, T, "node 4 applied the demo data", |s| s.node_id == 4 && s.applied_index >= 3).await;
+    assert!(voters(&s4) == 4, "{s4:?}");
+    assert!(lookup(&c4, "ix3.demo.lan", Consistency::Stale).await.is_ok());
+    c4.close().await;
+    cluster.shutdown().await;
 }
