@@ -12,9 +12,7 @@ use root_node::provision::{zone, NodePorts, Provisioner};
 use root_node::snapshot_wire::MAX_CHUNK_BYTES;
 use root_node::{Listeners, NodeConfig, RootService};
 
-use crate::cluster_support::{
-    client, icroot, json_of, lookup, register, register_acked, request, stderr, wait_status,
-};
+use crate::cluster_support::{client, icroot, json_of, lookup, register, request, stderr, wait_status};
 
 const T: Duration = Duration::from_secs(60);
 
