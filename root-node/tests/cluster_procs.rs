@@ -99,6 +99,7 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
 
     // SIGKILL the leader in the middle of the writes.
     let at_kill = count();
+    let killed_at = Instant::now();
     procs[(old_leader - 1) as usize].as_mut().unwrap().kill();
     let survivor = clients.iter().enumerate().find(|(i, _)| *i as u64 + 1 != old_leader).unwrap().1;
     let after = wait_status(survivor, Duration::from_secs(30), "a new leader", |s| {
@@ -106,6 +107,7 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     })
     .await;
     let new_leader = after.leader.unwrap();
+    let elected_after = killed_at.elapsed();
     assert_ne!(new_leader, old_leader);
     assert!(after.term > first.term, "the new leader was elected in a later term: {first:?} → {after:?}");
 
@@ -118,7 +120,11 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
         w.await.unwrap();
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
-    println!("{} writes acknowledged ({at_kill} before the kill)", acked.len());
+    println!(
+        "{} writes acknowledged ({at_kill} before the kill); node {new_leader} led {elected_after:?} after \
+         node {old_leader} was killed",
+        acked.len()
+    );
 
     // Every acknowledged registration is there (linearizable reads via the new leader).
     let leader_client = &clients[(new_leader - 1) as usize];
@@ -133,6 +139,7 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
 
     // Restart the killed node: it catches up to the leader's commit index and serves it all.
     let k = (old_leader - 1) as usize;
+    let restarted_at = Instant::now();
     procs[k] = Some(NodeProc::spawn(&configs[k], &logs[k]));
     let restarted = &clients[k];
     let caught_up = wait_status(restarted, Duration::from_secs(60), "the restarted node catching up", |s| {
@@ -140,6 +147,11 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     })
     .await;
     assert_eq!(caught_up.leader, Some(new_leader), "the restarted node follows the new leader");
+    println!(
+        "restarted node {old_leader} reached commit index {} {:?} after its start",
+        leader_view.commit_index,
+        restarted_at.elapsed()
+    );
     for d in &acked {
         let x = lookup(restarted, d, Consistency::Stale).await;
         assert!(x.is_ok(), "the restarted node does not serve acknowledged {d}: {x:?}");
