@@ -5,11 +5,14 @@
 
 use std::time::Duration;
 
+use proto::stanza::envelope::IqType;
 use proto::stanza::registry::{Consistency, RegistryRequest, RegistryResult};
+use proto::xml::Element;
 use raft_xmpp_transport::discovery::LocalDns;
+use root_node::client::ClientError;
 use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
 use root_node::provision::{zone, NodePorts, Provisioner};
-use root_node::snapshot_wire::MAX_CHUNK_BYTES;
+use root_node::snapshot_wire::{self as wire, Chunk, ChunkRequest, Export, MAX_CHUNK_BYTES};
 use root_node::{Listeners, NodeConfig, RootService};
 
 use crate::cluster_support::{client, icroot, json_of, lookup, register, request, stderr, wait_status};
@@ -108,4 +111,42 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     assert!(new.modified_revision > backup_revision, "new writes continue after the backup's revision");
     c.close().await;
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_export_refuses_oversized_unknown_closed_and_non_admin_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DevOptions { nodes: 1, dir: tmp.path().join("c") };
+    let cluster = DevCluster::start(&opts).await.unwrap();
+    let profiles = opts.dir.join("profiles");
+    let (admin, ix1) = (client(&profiles.join("admin.toml")), client(&profiles.join("ix1.demo.lan.toml")));
+    let rt = Duration::from_secs(20);
+    let condition = |r: Result<Option<Element>, ClientError>| match r {
+        Err(ClientError::Refused { condition, .. }) => condition,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    assert_eq!(condition(ix1.iq(IqType::Set, wire::open_request(), rt).await), "forbidden");
+    let export =
+        Export::parse(&admin.iq(IqType::Set, wire::open_request(), rt).await.unwrap().unwrap()).unwrap();
+    assert!(export.size > 0 && export.last_log.is_some(), "{export:?}");
+    let chunk =
+        |id: &str, offset: u64, length: u32| ChunkRequest { id: id.into(), offset, length }.to_element();
+    // Not even admins read past the bounds or outside an open export.
+    let big = chunk(&export.id, 0, MAX_CHUNK_BYTES + 1);
+    assert_eq!(condition(admin.iq(IqType::Get, big, rt).await), "not-acceptable");
+    let past = chunk(&export.id, export.size + 1, 16);
+    assert_eq!(condition(admin.iq(IqType::Get, past, rt).await), "not-acceptable");
+    assert_eq!(condition(admin.iq(IqType::Get, chunk("nope", 0, 16), rt).await), "item-not-found");
+    assert_eq!(condition(ix1.iq(IqType::Get, chunk(&export.id, 0, 16), rt).await), "forbidden");
+    // The last bytes of the file come back short, checksummed.
+    let tail = admin.iq(IqType::Get, chunk(&export.id, export.size - 10, 4096), rt).await.unwrap().unwrap();
+    assert_eq!(Chunk::parse(&tail).unwrap().data.len(), 10);
+    // A wrong iq type is a bad request; after close the export is gone.
+    assert_eq!(condition(admin.iq(IqType::Get, wire::open_request(), rt).await), "bad-request");
+    admin.iq(IqType::Set, wire::close_request(&export.id), rt).await.unwrap();
+    assert_eq!(condition(admin.iq(IqType::Get, chunk(&export.id, 0, 16), rt).await), "item-not-found");
+    admin.close().await;
+    ix1.close().await;
+    cluster.shutdown().await;
 }
