@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use openraft::ServerState;
 use proto::error::{StanzaError, StanzaErrorCondition as Cond};
@@ -34,6 +35,8 @@ pub const MAX_SUBSCRIBERS: usize = 10_000;
 /// Most lease renewals from presence in flight at once (one per Exchange; extra heartbeats
 /// from an Exchange whose renewal is still running are dropped).
 const MAX_RENEWALS_IN_FLIGHT: usize = 1024;
+/// How often members whose role is still unknown are probed again.
+const PROBE_RETRY: Duration = Duration::from_secs(2);
 /// Local name of the payload that names an Exchange gone unavailable (registry namespace).
 pub const EXCHANGE_UNAVAILABLE: &str = "exchange-unavailable";
 
@@ -222,13 +225,14 @@ fn notify_subscribers(ctx: &NodeCtx, exchange: &str) {
     }
 }
 
-fn other_members(ctx: &NodeCtx) -> Vec<String> {
+/// The other members: (node id, domain).
+fn other_members(ctx: &NodeCtx) -> Vec<(u64, String)> {
     let m = ctx.raft.metrics().borrow().membership_config.clone();
     let others = m
         .membership()
         .nodes()
         .filter(|(id, _)| **id != ctx.config.node_id)
-        .map(|(_, n)| n.domain.clone())
+        .map(|(id, n)| (*id, n.domain.clone()))
         .collect();
     others
 }
@@ -243,7 +247,7 @@ fn exchange_unavailable(ctx: &NodeCtx, exchange: &str) {
     }
     tracing::debug!(exchange, "exchange unavailable; relaying");
     notify_subscribers(ctx, exchange);
-    for member in other_members(ctx) {
+    for (_, member) in other_members(ctx) {
         send(ctx, unavailable_notice(ctx, exchange, &member));
     }
 }
@@ -259,24 +263,42 @@ fn relay_from_member(ctx: &NodeCtx, p: &Presence) {
 }
 
 /// Announce this node's role to the other members and to subscribers whenever its role, term
-/// or known leader changes. Runs until Raft shuts down.
+/// or known leader changes, and to every member when the membership changes. A node may hear
+/// a member's announcement before it knows that member is one (and ignore it), so members
+/// whose role is unknown are probed (RFC 6121 `type='probe'`; the answer is their presence),
+/// again every [`PROBE_RETRY`] while any stays unknown. Runs until Raft shuts down.
 pub(crate) async fn announce(ctx: Arc<NodeCtx>) {
     let mut metrics = ctx.raft.metrics();
-    let mut last: Option<RaftRole> = None;
+    let mut last: Option<(RaftRole, Option<openraft::LogId<u64>>)> = None;
     loop {
-        let role = {
-            metrics.borrow_and_update();
-            own_role(&ctx)
-        };
-        if last != Some(role) {
+        let membership = *metrics.borrow_and_update().membership_config.log_id();
+        let now = (own_role(&ctx), membership);
+        if last != Some(now) {
+            let role = now.0;
             tracing::debug!(role = role.role.as_str(), term = role.term, "announcing role");
-            for to in other_members(&ctx).into_iter().chain(ctx.presence.subscribers()) {
+            for to in other_members(&ctx).into_iter().map(|(_, d)| d).chain(ctx.presence.subscribers()) {
                 send(&ctx, own_presence(&ctx, &to));
             }
-            last = Some(role);
+            last = Some(now);
         }
-        if metrics.changed().await.is_err() {
-            return;
+        let members = other_members(&ctx);
+        let unknown: Vec<String> = {
+            let mut peers = lock(&ctx.presence.peers);
+            peers.retain(|id, _| members.iter().any(|(m, _)| m == id));
+            members.into_iter().filter(|(id, _)| !peers.contains_key(id)).map(|(_, d)| d).collect()
+        };
+        for member in &unknown {
+            reply(&ctx, PresenceType::Probe, member);
+        }
+        let retry = async {
+            if unknown.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(PROBE_RETRY).await;
+        };
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            () = retry => {}
         }
     }
 }

@@ -5,4 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod disco;
+mod leases;
+mod peer;
+mod presence;
+mod readyz;
 mod services;
