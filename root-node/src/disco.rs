@@ -26,8 +26,11 @@ pub const NODE_EXCHANGES: &str = "exchanges";
 /// The node listing registered Clouds.
 pub const NODE_CLOUDS: &str = "clouds";
 
-fn not_found(node: &str) -> StanzaError {
-    StanzaError::new(Cond::ItemNotFound, format!("no disco node '{node}'"))
+/// Boxed: a stanza error is large and these results are otherwise small.
+type DiscoResult<T> = Result<T, Box<StanzaError>>;
+
+fn not_found(node: &str) -> Box<StanzaError> {
+    Box::new(StanzaError::new(Cond::ItemNotFound, format!("no disco node '{node}'")))
 }
 
 fn features(list: &[&str]) -> Vec<String> {
@@ -35,7 +38,7 @@ fn features(list: &[&str]) -> Vec<String> {
 }
 
 /// What the root (or one of its nodes) says it is.
-pub(crate) fn info(node: Option<&str>) -> Result<InfoResult, StanzaError> {
+pub(crate) fn info(node: Option<&str>) -> DiscoResult<InfoResult> {
     match node {
         None => {
             let mut server = Identity::new("server", "im");
@@ -73,9 +76,10 @@ fn item(jid: &str, node: Option<&str>, name: Option<&str>) -> DiscoItem {
 }
 
 /// What the root holds.
-pub(crate) fn items(ctx: &NodeCtx, node: Option<&str>) -> Result<ItemsResult, StanzaError> {
+pub(crate) fn items(ctx: &NodeCtx, node: Option<&str>) -> DiscoResult<ItemsResult> {
     let root = ctx.config.domain.as_str();
-    let store_err = |e: store::StoreError| StanzaError::new(Cond::InternalServerError, e.to_string());
+    let store_err =
+        |e: store::StoreError| Box::new(StanzaError::new(Cond::InternalServerError, e.to_string()));
     let items = match node {
         None => vec![
             item(root, Some(NODE_REGISTRY), Some("Registry changes")),
@@ -105,11 +109,11 @@ pub(crate) fn items(ctx: &NodeCtx, node: Option<&str>) -> Result<ItemsResult, St
 }
 
 /// Answer a disco#info or disco#items query payload.
-pub(crate) fn answer(ctx: &NodeCtx, query: &Element) -> Result<Option<Element>, StanzaError> {
+pub(crate) fn answer(ctx: &NodeCtx, query: &Element) -> DiscoResult<Element> {
     let node = query.attr("node");
     if query.ns() == ns::DISCO_ITEMS {
-        Ok(Some(items(ctx, node)?.to_element()))
+        Ok(items(ctx, node)?.to_element())
     } else {
-        Ok(Some(info(node)?.to_element()))
+        Ok(info(node)?.to_element())
     }
 }

@@ -22,12 +22,13 @@ use crate::service::NodeCtx;
 /// The root-internal request (and answer) element for the leader's read index.
 pub(crate) const READ_INDEX: &str = "read-index";
 
-fn read_index_of(
-    r: Result<
-        (Option<openraft::LogId<u64>>, Option<openraft::LogId<u64>>),
-        RaftError<u64, CheckIsLeaderError<u64, RootNode>>,
-    >,
-) -> Result<u64, String> {
+/// What openraft answers to a read-index request: (read log id, applied log id).
+type ReadLogId = Result<
+    (Option<openraft::LogId<u64>>, Option<openraft::LogId<u64>>),
+    RaftError<u64, CheckIsLeaderError<u64, RootNode>>,
+>;
+
+fn read_index_of(r: ReadLogId) -> Result<u64, String> {
     r.map(|(read, _)| read.map_or(0, |l| l.index)).map_err(|e| format!("leadership not confirmed: {e}"))
 }
 

@@ -81,7 +81,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO | ns::DISCO_ITEMS, IqType::Get) if payload.name() == "query" => {
-            crate::disco::answer(ctx, payload)
+            crate::disco::answer(ctx, payload).map(Some).map_err(|e| *e)
         }
         _ => Err(StanzaError::new(
             Cond::ServiceUnavailable,
