@@ -4,7 +4,9 @@
 //! ```text
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
 //!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
+//!                     ├─▶ presence ─▶ lease renewal | role table | subscriber relay
 //!                     └─▶ disco / ping
+//!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
 //! ```
 

@@ -1,12 +1,14 @@
 //! Incoming stanzas to their handlers: Raft payloads to openraft, registry requests to
-//! [`crate::registry`], XEP-0199 ping, XEP-0030 disco#info; any other request gets
-//! `service-unavailable` (RFC 6120 §8.4).
+//! [`crate::registry`], XEP-0199 ping, XEP-0030 disco ([`crate::disco`]), presence
+//! ([`crate::presence`]); any other request gets `service-unavailable` (RFC 6120 §8.4).
 //!
 //! ```text
 //!  Incoming ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
+//!            ├─ presence ─▶ presence::handle (never answered but for a bad envelope)
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
+//!                           ├─ root-internal read-index ─▶ ready::answer_read_index
 //!                           ├─ ping ─▶ empty result
-//!                           └─ disco#info ─▶ identity + features
+//!                           └─ disco#info / #items ─▶ disco::answer
 //! ```
 
 use std::sync::Arc;
