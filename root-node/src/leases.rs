@@ -9,7 +9,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::error::ForwardToLeader;
 use openraft::ServerState;
@@ -57,25 +57,26 @@ fn still_leading(metrics: &Metrics, term: u64) -> bool {
 /// Propose expiries until leadership of `term` ends (or Raft stops).
 async fn expire_while_leading(ctx: &NodeCtx, metrics: &mut Metrics, term: u64) {
     let tick = ctx.config.lease_expiry_tick;
-    // Set after a proposal that removed nothing, so an index entry apply will not remove
-    // cannot make the task spin: it then waits a full tick before proposing again.
-    let mut backoff = false;
+    // Set after a proposal that removed nothing or failed: no new proposal before then, so an
+    // index entry apply will not remove (or a failing write) cannot make the task spin, even
+    // though each proposal itself wakes it through the metrics.
+    let mut hold_until: Option<Instant> = None;
     loop {
         if !still_leading(metrics, term) {
             return;
         }
         let now = now_ms();
+        let held = hold_until.map(|h| h.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero());
         let wait = match ctx.sm.next_lease_end_ms() {
-            Ok(Some(end)) if end <= now && !backoff => Duration::ZERO,
-            Ok(Some(end)) if end > now => Duration::from_millis(end - now).min(tick),
-            Ok(_) => tick,
+            Ok(Some(end)) if end <= now => held.unwrap_or(Duration::ZERO),
+            Ok(Some(end)) => Duration::from_millis(end - now).min(tick),
+            Ok(None) => tick,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the lease index");
                 tick
             }
         };
         if !wait.is_zero() {
-            backoff = false;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = metrics.changed() => if changed.is_err() { return },
@@ -83,7 +84,7 @@ async fn expire_while_leading(ctx: &NodeCtx, metrics: &mut Metrics, term: u64) {
             continue;
         }
         match propose(ctx).await {
-            Proposal::Expired(0) => backoff = true,
+            Proposal::Expired(0) => hold_until = Some(Instant::now() + tick),
             Proposal::Expired(n) => {
                 tracing::info!(expired = n, "leases expired");
                 metrics::counter!("icroot_leases_expired_total", "node" => ctx.config.node_id.to_string())
@@ -92,7 +93,7 @@ async fn expire_while_leading(ctx: &NodeCtx, metrics: &mut Metrics, term: u64) {
             Proposal::NotLeader => return,
             Proposal::Failed(e) => {
                 tracing::warn!(error = %e, "lease expiry proposal failed; retrying after a tick");
-                backoff = true;
+                hold_until = Some(Instant::now() + tick);
             }
         }
     }

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::ServerState;
 use proto::error::{StanzaError, StanzaErrorCondition as Cond};
@@ -35,6 +35,8 @@ pub const MAX_SUBSCRIBERS: usize = 10_000;
 /// Most lease renewals from presence in flight at once (one per Exchange; extra heartbeats
 /// from an Exchange whose renewal is still running are dropped).
 const MAX_RENEWALS_IN_FLIGHT: usize = 1024;
+/// Least time between two lease renewals by presence for one Exchange.
+const MIN_RENEW_INTERVAL_MS: u64 = 1000;
 /// How often members whose role is still unknown are probed again.
 const PROBE_RETRY: Duration = Duration::from_secs(2);
 /// Local name of the payload that names an Exchange gone unavailable (registry namespace).
@@ -170,6 +172,19 @@ fn record_role(ctx: &NodeCtx, member: u64, p: &Presence) {
 async fn renew_from_presence(ctx: &NodeCtx, exchange: &str, p: &Presence) {
     if !p.payloads.iter().any(|e| LeaseHeartbeat::try_from(e).is_ok()) {
         return;
+    }
+    // Each renewal is a Raft entry: only for a registered Exchange (in this node's view), and
+    // at most once per MIN_RENEW_INTERVAL_MS however fast it heartbeats.
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    match ctx.sm.exchange(exchange) {
+        Ok(Some(x)) => {
+            let fresh_end = now_ms.saturating_add(u64::from(x.lease_ttl_secs) * 1000);
+            if x.lease_expires_ms.saturating_add(MIN_RENEW_INTERVAL_MS) > fresh_end {
+                return tracing::debug!(exchange, "lease heartbeat dropped: renewed less than 1 s ago");
+            }
+        }
+        Ok(None) => return tracing::debug!(exchange, "lease heartbeat from an unregistered domain ignored"),
+        Err(e) => return tracing::warn!(exchange, error = %e, "cannot read the registry"),
     }
     {
         let mut renewing = lock(&ctx.presence.renewing);

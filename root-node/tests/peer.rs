@@ -69,12 +69,14 @@ impl Exchange {
         }
     }
 
-    /// A stale lookup of `domain` (the local view of the node we talk to); `None` if absent.
+    /// A linearizable lookup of `domain`; `None` if absent.
     pub async fn lookup(&self, domain: &str) -> Option<ExchangeRecord> {
-        let req = RegistryRequest::GetExchange(GetExchange {
-            domain: domain.into(),
-            consistency: Consistency::default(),
-        });
+        self.lookup_with(domain, Consistency::default()).await
+    }
+
+    /// A lookup of `domain` at `consistency` (stale: the view of the node we talk to).
+    pub async fn lookup_with(&self, domain: &str, consistency: Consistency) -> Option<ExchangeRecord> {
+        let req = RegistryRequest::GetExchange(GetExchange { domain: domain.into(), consistency });
         match self.request(&req).await {
             Ok(Some(RegistryResult::Exchange(x))) => Some(x),
             Err(RequestError::Remote(e))

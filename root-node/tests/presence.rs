@@ -7,7 +7,7 @@ use std::time::Duration;
 use proto::ns;
 use proto::stanza::envelope::{Presence, PresenceType};
 use proto::stanza::presence::{LeaseHeartbeat, RaftRole};
-use proto::stanza::registry::MemberRole;
+use proto::stanza::registry::{Consistency, MemberRole};
 use proto::xml::Element;
 use raft_xmpp_transport::fault::LinkFault;
 use root_node::dev::{DevCluster, DevOptions};
@@ -42,8 +42,9 @@ async fn lease_presence_through_a_follower_renews_and_bad_presence_gets_no_error
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(x.lookup("ix1.demo.lan").await.unwrap().lease_expires_ms, registered.lease_expires_ms);
 
-    x.presence(PresenceType::Available, vec![LeaseHeartbeat.to_element()]);
-    eventually(Duration::from_secs(10), "the heartbeat moves the lease end", || async {
+    // Heartbeats within a second of the last renewal are dropped; keep beating until one lands.
+    eventually(Duration::from_secs(10), "a heartbeat moves the lease end", || async {
+        x.presence(PresenceType::Available, vec![LeaseHeartbeat.to_element()]);
         x.lookup("ix1.demo.lan").await.unwrap().lease_expires_ms > registered.lease_expires_ms
     })
     .await;
@@ -112,6 +113,11 @@ async fn roles_reach_members_and_subscribers_and_unavailability_is_relayed() {
     // ix1, talking to the other follower, goes unavailable: f2 relays to f1, f1 to ix2.
     let ix1 = Exchange::connect(&opts.dir, "ix1.demo.lan", &f2);
     let registered = ix1.register(300).await;
+    // f2 acts on Exchanges it holds a record for: wait until it has applied the registration.
+    eventually(Duration::from_secs(10), "f2 applied ix1's registration", || async {
+        ix1.lookup_with("ix1.demo.lan", Consistency::Stale).await.is_some()
+    })
+    .await;
     ix1.presence(PresenceType::Unavailable, vec![]);
     let notice = sub.next_matching(Duration::from_secs(10), |s| is_type(s, Some("unavailable"))).await;
     assert_eq!(
