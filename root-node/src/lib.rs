@@ -4,7 +4,9 @@
 //! ```text
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
 //!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
+//!                     ├─▶ presence ─▶ lease renewal | role table | subscriber relay
 //!                     └─▶ disco / ping
+//!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
 //! ```
 
@@ -15,9 +17,13 @@ pub mod cluster_cmd;
 mod commands;
 pub mod config;
 pub mod dev;
+mod disco;
+mod leases;
 pub mod output;
+mod presence;
 pub mod profile;
 pub mod provision;
+mod ready;
 mod registry;
 mod router;
 pub mod service;
@@ -27,5 +33,7 @@ pub mod snapshot_wire;
 mod status;
 
 pub use config::NodeConfig;
+pub use disco::MAX_ITEMS as DISCO_MAX_ITEMS;
+pub use presence::{EXCHANGE_UNAVAILABLE, MAX_SUBSCRIBERS as PRESENCE_MAX_SUBSCRIBERS};
 pub use registry::FORWARD_NS;
 pub use service::{run, Listeners, RootService, ServiceError};

@@ -16,12 +16,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use raft_xmpp_transport::discovery::ZoneRecords;
 use raft_xmpp_transport::pki::{write_file, DevCa};
 
 use crate::dev::{dev_ca, ensure_cert, io, node_domain, node_toml, DevError, ADMIN_DOMAIN};
 use crate::profile::RawProfile;
+use crate::service::Listeners;
 
 /// The loopback sockets one node will listen on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,16 +39,49 @@ pub struct NodePorts {
     pub admin: SocketAddr,
 }
 
+/// A free loopback port for another process to bind. Picked below the kernel's ephemeral
+/// range, which `bind(…:0)` (every test's and the DNS server's sockets) never hands out, so it
+/// stays free until the node binds it unless someone asks for that port by number.
 fn free_port() -> Result<SocketAddr, DevError> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    if low > 11_024 {
+        let (start, span) = (low - 10_000, 10_000);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+        for _ in 0..500 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = start + seed.wrapping_add(n.wrapping_mul(7_919)) % span;
+            let Ok(port) = u16::try_from(port) else { continue };
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return l.local_addr().map_err(io(Path::new("127.0.0.1")));
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io(Path::new("127.0.0.1:0")))?;
     l.local_addr().map_err(io(Path::new("127.0.0.1:0")))
 }
 
 impl NodePorts {
-    /// Pick three free loopback ports for node `id`. They are released again for the node's
-    /// process to bind, so another program could take one meanwhile (then the node says so).
+    /// Pick three free loopback ports for node `id`, for a node in another process (see
+    /// `free_port`: a port cannot be handed over bound).
     pub fn reserve(id: u64) -> Result<Self, DevError> {
         Ok(NodePorts { id, starttls: free_port()?, direct_tls: free_port()?, admin: free_port()? })
+    }
+
+    /// Bind three loopback listeners for node `id` run in this process (no window in which
+    /// another program could take a port); pass them to [`crate::RootService::start`].
+    pub async fn bind(id: u64) -> Result<(Self, Listeners), DevError> {
+        let any = || async {
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(io(Path::new("127.0.0.1:0")))
+        };
+        let (st, dt, admin) = (any().await?, any().await?, any().await?);
+        let addr = |l: &tokio::net::TcpListener| l.local_addr().map_err(io(Path::new("127.0.0.1:0")));
+        let ports = NodePorts { id, starttls: addr(&st)?, direct_tls: addr(&dt)?, admin: addr(&admin)? };
+        Ok((ports, Listeners { starttls: vec![st], direct_tls: vec![dt], admin_http: admin }))
     }
 
     /// The node's XMPP domain (`n<id>.icroot.lan`).

@@ -90,6 +90,8 @@ pub(crate) struct NodeCtx {
     pub raft: Raft<RaftTypes>,
     pub xmpp: XmppNode,
     pub sm: StateMachineStore,
+    /// Presence subscribers, peers' announced roles, renewals in flight.
+    pub presence: crate::presence::PresenceState,
     /// Open `icroot snapshot save` exports.
     pub exports: crate::snapshot_export::Exports,
 }
@@ -158,11 +160,14 @@ impl RootService {
             .admin_http
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
-        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, exports: Default::default() });
+        let presence = crate::presence::PresenceState::default();
+        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, presence, exports: Default::default() });
         let tasks = vec![
             tokio::spawn(crate::router::run(ctx.clone(), incoming)),
             tokio::spawn(crate::admin_http::serve(ctx.clone(), listeners.admin_http)),
             tokio::spawn(crate::admin_http::export_raft_metrics(ctx.clone())),
+            tokio::spawn(crate::leases::run(ctx.clone())),
+            tokio::spawn(crate::presence::announce(ctx.clone())),
         ];
         bootstrap(&ctx).await?;
         tracing::info!(node_id = ctx.config.node_id, domain = %ctx.config.domain, admin = %admin_addr, "root node started");
@@ -182,6 +187,16 @@ impl RootService {
     /// The transport.
     pub fn xmpp(&self) -> &XmppNode {
         &self.ctx.xmpp
+    }
+
+    /// The Raft roles other members last announced in presence, by node id.
+    pub fn peer_roles(&self) -> std::collections::BTreeMap<u64, proto::stanza::presence::RaftRole> {
+        self.ctx.presence.peer_roles()
+    }
+
+    /// The addresses subscribed to this node's presence.
+    pub fn presence_subscribers(&self) -> Vec<String> {
+        self.ctx.presence.subscribers()
     }
 
     /// The configuration the node runs with.

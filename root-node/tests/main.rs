@@ -8,6 +8,11 @@
 mod cluster_procs;
 mod cluster_support;
 mod dev_walk;
+mod disco;
+mod leases;
 mod membership;
+mod peer;
+mod presence;
+mod readyz;
 mod services;
 mod snapshot_backup;

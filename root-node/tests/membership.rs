@@ -20,10 +20,8 @@ use crate::cluster_support::{client, icroot, json_of, lookup, register_acked, st
 
 const T: Duration = Duration::from_secs(60);
 
-async fn start(path: &std::path::Path) -> RootService {
-    let config = NodeConfig::load(path).unwrap();
-    let listeners = Listeners::bind(&config).await.unwrap();
-    RootService::start(config, listeners).await.unwrap()
+async fn start(path: &std::path::Path, listeners: Listeners) -> RootService {
+    RootService::start(NodeConfig::load(path).unwrap(), listeners).await.unwrap()
 }
 
 async fn cluster_cmd(
@@ -43,7 +41,13 @@ async fn cluster_cmd(
 async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     let tmp = tempfile::tempdir().unwrap();
     let prov = Provisioner::open(&tmp.path().join("c")).unwrap();
-    let ports: Vec<NodePorts> = (1..=4).map(|id| NodePorts::reserve(id).unwrap()).collect();
+    let mut ports = Vec::new();
+    let mut listeners = Vec::new();
+    for id in 1..=4 {
+        let (p, l) = NodePorts::bind(id).await.unwrap();
+        ports.push(p);
+        listeners.push(l);
+    }
     // One zone for all four: the leader must find n4 by SRV once it is a learner.
     let dns = LocalDns::start("127.0.0.1:0".parse().unwrap(), zone(&ports)).await.unwrap();
     let mut configs = Vec::new();
@@ -51,9 +55,10 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
         let bootstrap: &[u64] = if p.id == 4 { &[] } else { &[1, 2, 3] };
         configs.push(prov.write_node(p, dns.addr(), bootstrap).unwrap());
     }
+    let mut listeners = listeners.into_iter();
     let mut nodes = Vec::new();
     for c in &configs[..3] {
-        nodes.push(start(c).await);
+        nodes.push(start(c, listeners.next().unwrap()).await);
     }
     let admin = prov.write_profile(ADMIN_DOMAIN, &ports[0], dns.addr()).unwrap();
     let admin_c = client(&admin);
@@ -106,7 +111,7 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
 
     // Node 4 starts with an empty log and joins through the binary's `cluster add-learner`,
     // sent via node 2 (a root routes answers by domain: no second admin stream to node 1).
-    nodes.push(start(&configs[3]).await);
+    nodes.push(start(&configs[3], listeners.next().unwrap()).await);
     let via2 = prov.write_profile(ADMIN_DOMAIN, &ports[1], dns.addr()).unwrap();
     let out = icroot(&[
         "--profile",

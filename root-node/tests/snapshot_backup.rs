@@ -13,7 +13,7 @@ use root_node::client::ClientError;
 use root_node::dev::{DevCluster, DevOptions, ADMIN_DOMAIN};
 use root_node::provision::{zone, NodePorts, Provisioner};
 use root_node::snapshot_wire::{self as wire, Chunk, ChunkRequest, Export, MAX_CHUNK_BYTES};
-use root_node::{Listeners, NodeConfig, RootService};
+use root_node::{NodeConfig, RootService};
 
 use crate::cluster_support::{client, icroot, json_of, lookup, register, request, stderr, wait_status};
 
@@ -71,7 +71,7 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
 
     // A new cluster directory: its own CA, one node (id 7) that knows nothing of the old one.
     let prov = Provisioner::open(&tmp.path().join("new")).unwrap();
-    let ports = NodePorts::reserve(7).unwrap();
+    let (ports, listeners) = NodePorts::bind(7).await.unwrap();
     let dns = LocalDns::start("127.0.0.1:0".parse().unwrap(), zone(&[ports])).await.unwrap();
     let config_path = prov.write_node(&ports, dns.addr(), &[]).unwrap();
     let out = icroot(&[
@@ -95,7 +95,7 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
     assert!(!out.status.success() && stderr(&out).contains("not empty"), "{}", stderr(&out));
 
     let config = NodeConfig::load(&config_path).unwrap();
-    let node = RootService::start(config.clone(), Listeners::bind(&config).await.unwrap()).await.unwrap();
+    let node = RootService::start(config, listeners).await.unwrap();
     let admin = prov.write_profile(ADMIN_DOMAIN, &ports, dns.addr()).unwrap();
     let c = client(&admin);
     let s = wait_status(&c, T, "the restored node leads itself", |s| s.leader == Some(7)).await;
