@@ -48,6 +48,25 @@ impl Drop for NodeProc {
     }
 }
 
+/// On a failing test, prints the end of every node's log (the temp dir goes with the test).
+struct DumpLogsOnPanic(Vec<PathBuf>);
+
+impl Drop for DumpLogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for p in &self.0 {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {}:", p.display());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 async fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -65,6 +84,7 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     let configs: Vec<PathBuf> =
         ports.iter().map(|p| prov.write_node(p, dns.addr(), &[1, 2, 3]).unwrap()).collect();
     let logs: Vec<PathBuf> = (1..=3).map(|id| tmp.path().join(format!("node{id}.log"))).collect();
+    let _dump = DumpLogsOnPanic(logs.clone());
     let mut procs: Vec<Option<NodeProc>> =
         configs.iter().zip(&logs).map(|(c, l)| Some(NodeProc::spawn(c, l))).collect();
     let profiles: Vec<PathBuf> =
