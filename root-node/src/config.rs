@@ -75,6 +75,13 @@ pub struct RawConfig {
     /// Raft timers.
     #[serde(default)]
     pub raft: RawRaft,
+    /// Registry changes kept for watchers to resume from (≥ 1).
+    #[serde(default = "default_change_retention")]
+    pub change_retention: u64,
+}
+
+fn default_change_retention() -> u64 {
+    store::DEFAULT_CHANGE_RETENTION
 }
 
 fn default_cluster_name() -> String {
@@ -224,6 +231,8 @@ pub struct NodeConfig {
     pub bootstrap: BTreeMap<u64, RootNode>,
     /// openraft settings, validated and checked against the transport.
     pub raft: openraft::Config,
+    /// Registry changes kept in the feed watchers resume from.
+    pub change_retention: u64,
 }
 
 impl NodeConfig {
@@ -304,6 +313,9 @@ impl TryFrom<RawConfig> for NodeConfig {
             return Err(invalid("bootstrap", format!("must list this node as {} = \"{own}\"", raw.node_id)));
         }
         let r = &raw.raft;
+        if raw.change_retention == 0 {
+            return Err(invalid("change_retention", "at least 1"));
+        }
         if r.heartbeat_interval_ms < 100 {
             return Err(invalid(
                 "raft.heartbeat_interval_ms",
@@ -343,6 +355,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             discovery,
             bootstrap,
             raft,
+            change_retention: raw.change_retention,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dev;
 pub mod output;
 pub mod profile;
+mod pubsub;
 mod registry;
 mod router;
 pub mod service;

@@ -5,6 +5,7 @@
 //! ```text
 //!  Incoming ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
+//!                           ├─ pubsub ─▶ pubsub::handle (subscribe / unsubscribe)
 //!                           ├─ ping ─▶ empty result
 //!                           └─ disco#info ─▶ identity + features
 //! ```
@@ -74,6 +75,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
     match (payload.ns(), iq.kind) {
         (ns::REGISTRY, _) => crate::registry::handle(ctx, from_domain, iq, false).await,
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
+        (ns::PUBSUB, _) => crate::pubsub::handle(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" && payload.attr("node").is_none() => {
             Ok(Some(disco_info().to_element()))
@@ -92,7 +94,7 @@ pub(crate) fn disco_info() -> InfoResult {
     InfoResult {
         node: None,
         identities: vec![identity],
-        features: [ns::DISCO_INFO, ns::PING, ns::RAFT, ns::RAFT_EXT, ns::REGISTRY]
+        features: [ns::DISCO_INFO, ns::PING, ns::PUBSUB, ns::RAFT, ns::RAFT_EXT, ns::REGISTRY]
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
