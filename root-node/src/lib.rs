@@ -21,6 +21,7 @@ mod registry;
 mod router;
 pub mod service;
 mod status;
+pub mod watch;
 
 pub use config::NodeConfig;
 pub use registry::FORWARD_NS;
