@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod pubsub;
 mod services;
