@@ -49,7 +49,11 @@ async fn main() -> ExitCode {
         }
         Command::Watch { prefix, since_revision } => {
             init_logs("warn");
-            let opts = WatchOptions { prefix: prefix.clone(), since_revision: *since_revision, ..Default::default() };
+            let opts = WatchOptions {
+                prefix: prefix.clone(),
+                since_revision: *since_revision,
+                ..Default::default()
+            };
             root_node::watch::run_cli(cli.profile.as_deref(), cli.json, opts).await
         }
         _ => {

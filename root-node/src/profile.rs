@@ -71,8 +71,9 @@ fn host_port(field: &'static str, a: &str) -> Result<(String, u16), ConfigError>
     let (host, port) = a
         .rsplit_once(':')
         .ok_or(ConfigError::Invalid { field, reason: format!("`{a}` is not host:port") })?;
-    let port =
-        port.parse().map_err(|_| ConfigError::Invalid { field, reason: format!("`{a}` has no valid port") })?;
+    let port = port
+        .parse()
+        .map_err(|_| ConfigError::Invalid { field, reason: format!("`{a}` has no valid port") })?;
     Ok((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
 }
 

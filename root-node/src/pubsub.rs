@@ -25,7 +25,9 @@ use std::time::Instant;
 use proto::error::{StanzaError, StanzaErrorCondition as Cond};
 use proto::ns;
 use proto::stanza::envelope::{Iq, IqType};
-use proto::stanza::pubsub::{PubsubRequest, Subscribe, Subscription, SubscriptionState, Unsubscribe, REGISTRY_NODE};
+use proto::stanza::pubsub::{
+    PubsubRequest, Subscribe, Subscription, SubscriptionState, Unsubscribe, REGISTRY_NODE,
+};
 use proto::stanza::registry::RegistryError;
 use proto::xml::Element;
 use tokio::sync::Notify;
@@ -75,9 +77,11 @@ impl Subscriptions {
 }
 
 type Answer = Result<Option<Element>, StanzaError>;
+/// What the handlers below return (boxed: a stanza error is large and rare).
+type Handled = Result<Option<Element>, Box<StanzaError>>;
 
-fn pubsub_error(cond: Cond, app: &str, text: impl Into<String>) -> StanzaError {
-    StanzaError::new(cond, text).with_app(Element::new(app, ns::PUBSUB_ERRORS))
+fn pubsub_error(cond: Cond, app: &str, text: impl Into<String>) -> Box<StanzaError> {
+    Box::new(StanzaError::new(cond, text).with_app(Element::new(app, ns::PUBSUB_ERRORS)))
 }
 
 /// Answer a `<pubsub/>` iq from the authenticated domain `from_domain`.
@@ -91,21 +95,22 @@ pub(crate) async fn handle(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Answer 
             "only subscribe and unsubscribe (iq set) are served on the registry node",
         ));
     }
-    let req = PubsubRequest::try_from(payload).map_err(|e| StanzaError::new(Cond::BadRequest, e.to_string()))?;
+    let req =
+        PubsubRequest::try_from(payload).map_err(|e| StanzaError::new(Cond::BadRequest, e.to_string()))?;
     match req {
-        PubsubRequest::Subscribe(s) => subscribe(ctx, from_domain, s),
-        PubsubRequest::Unsubscribe(u) => unsubscribe(ctx, from_domain, &u),
+        PubsubRequest::Subscribe(s) => subscribe(ctx, from_domain, s).map_err(|e| *e),
+        PubsubRequest::Unsubscribe(u) => unsubscribe(ctx, from_domain, &u).map_err(|e| *e),
         _ => Err(StanzaError::new(Cond::BadRequest, "unsupported pubsub request")),
     }
 }
 
 /// The checks both requests share: the node exists and the jid is the sender's domain.
-fn check_target(node: &str, jid: &str, from_domain: &str) -> Result<(), StanzaError> {
+fn check_target(node: &str, jid: &str, from_domain: &str) -> Result<(), Box<StanzaError>> {
     if node != REGISTRY_NODE {
-        return Err(StanzaError::new(
+        return Err(Box::new(StanzaError::new(
             Cond::ItemNotFound,
             format!("no pubsub node `{node}` here; the registry is `{REGISTRY_NODE}`"),
-        ));
+        )));
     }
     if !jid.eq_ignore_ascii_case(from_domain) {
         return Err(pubsub_error(
@@ -117,7 +122,7 @@ fn check_target(node: &str, jid: &str, from_domain: &str) -> Result<(), StanzaEr
     Ok(())
 }
 
-fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Answer {
+fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Handled {
     check_target(&s.node, &s.jid, from_domain)?;
     let cursor = match s.since_revision {
         Some(since) => {
@@ -126,9 +131,9 @@ fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Answer {
                 Ok(_) => since,
                 Err(store::StoreError::Compacted { oldest }) => {
                     let oldest = oldest.saturating_sub(1);
-                    return Err(RegistryError::RevisionCompacted { oldest }.to_stanza_error());
+                    return Err(Box::new(RegistryError::RevisionCompacted { oldest }.to_stanza_error()));
                 }
-                Err(e) => return Err(StanzaError::new(Cond::InternalServerError, e.to_string())),
+                Err(e) => return Err(Box::new(StanzaError::new(Cond::InternalServerError, e.to_string()))),
             }
         }
         None => ctx.sm.revision(),
@@ -170,7 +175,7 @@ fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Answer {
     Ok(Some(el))
 }
 
-fn unsubscribe(ctx: &NodeCtx, from_domain: &str, u: &Unsubscribe) -> Answer {
+fn unsubscribe(ctx: &NodeCtx, from_domain: &str, u: &Unsubscribe) -> Handled {
     check_target(&u.node, &u.jid, from_domain)?;
     let mut t = ctx.pubsub.lock();
     let subid = match &u.subid {
@@ -185,7 +190,8 @@ fn unsubscribe(ctx: &NodeCtx, from_domain: &str, u: &Unsubscribe) -> Answer {
             id.clone()
         }
         None => {
-            let mine: Vec<&String> = t.subs.keys().filter(|(d, _)| d == from_domain).map(|(_, s)| s).collect();
+            let mine: Vec<&String> =
+                t.subs.keys().filter(|(d, _)| d == from_domain).map(|(_, s)| s).collect();
             match mine.as_slice() {
                 [] => {
                     return Err(pubsub_error(

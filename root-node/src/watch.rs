@@ -22,8 +22,10 @@ use std::time::Duration;
 use proto::error::StanzaErrorType;
 use proto::ns;
 use proto::stanza::envelope::{Iq, IqType, Message};
-use proto::stanza::pubsub::{parse_item_id, Notification, PubsubRequest, Subscribe, Subscription, Unsubscribe};
 use proto::stanza::pubsub::REGISTRY_NODE;
+use proto::stanza::pubsub::{
+    parse_item_id, Notification, PubsubRequest, Subscribe, Subscription, Unsubscribe,
+};
 use proto::stanza::registry::{CloudRecord, ExchangeRecord, RecordKind, RegistryError};
 use proto::xml::Element;
 use raft_xmpp_transport::{Incoming, RequestError};
@@ -124,7 +126,9 @@ impl WatchEvent {
             WatchEvent::Removed { revision, kind, key } => {
                 json!({"revision": revision, "op": "removed", "kind": kind.as_str(), "key": key})
             }
-            WatchEvent::Subscribed { root, since } => json!({"op": "subscribed", "root": root, "since": since}),
+            WatchEvent::Subscribed { root, since } => {
+                json!({"op": "subscribed", "root": root, "since": since})
+            }
             WatchEvent::Lost { root, reason } => json!({"op": "lost", "root": root, "reason": reason}),
         }
     }
@@ -133,12 +137,20 @@ impl WatchEvent {
     pub fn to_text(&self) -> String {
         match self {
             WatchEvent::Put { revision, record: WatchRecord::Exchange(x) } => {
-                format!("{revision:>8}  put      exchange {}  regions={} capabilities={}", x.domain,
-                    x.spec.regions.join(","), x.spec.capabilities.join(","))
+                format!(
+                    "{revision:>8}  put      exchange {}  regions={} capabilities={}",
+                    x.domain,
+                    x.spec.regions.join(","),
+                    x.spec.capabilities.join(",")
+                )
             }
             WatchEvent::Put { revision, record: WatchRecord::Cloud(c) } => {
-                format!("{revision:>8}  put      cloud    {}  owner={} services={}", c.id, c.owner,
-                    c.spec.services.join(","))
+                format!(
+                    "{revision:>8}  put      cloud    {}  owner={} services={}",
+                    c.id,
+                    c.owner,
+                    c.spec.services.join(",")
+                )
             }
             WatchEvent::Removed { revision, kind, key } => {
                 format!("{revision:>8}  removed  {:<8} {key}", kind.as_str())
@@ -210,7 +222,9 @@ impl Session<'_> {
         let c = self.client;
         let id = format!("watch-{}-{}", std::process::id(), next_id());
         let iq = Iq::request(kind, id, c.domain().to_owned(), c.root().to_owned(), payload);
-        c.node().request(iq.to_element(), REQUEST_TIMEOUT.min(self.opts.keepalive.max(Duration::from_secs(1)))).await
+        c.node()
+            .request(iq.to_element(), REQUEST_TIMEOUT.min(self.opts.keepalive.max(Duration::from_secs(1))))
+            .await
     }
 
     async fn run(
@@ -231,7 +245,10 @@ impl Session<'_> {
             Ok(a) => a,
             Err(RequestError::Remote(e)) if e.kind != StanzaErrorType::Wait => {
                 let error = RegistryError::from_stanza_error(&e);
-                return End::Fatal(ClientError::Refused { condition: e.condition.as_str().to_owned(), error });
+                return End::Fatal(ClientError::Refused {
+                    condition: e.condition.as_str().to_owned(),
+                    error,
+                });
             }
             Err(e) => return End::Lost(format!("subscribe: {e}")),
         };

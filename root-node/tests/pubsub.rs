@@ -9,8 +9,8 @@ use proto::error::StanzaErrorCondition as Cond;
 use proto::ns;
 use proto::stanza::envelope::{Iq, IqType};
 use proto::stanza::registry::{
-    CloudSpec, Consistency, DeregisterExchange, ExchangeSpec, RecordKind, RegisterCloud,
-    RegisterExchange, RegistryError, RegistryRequest, RegistryResult, Search, UpdateExchange,
+    CloudSpec, Consistency, DeregisterExchange, ExchangeSpec, RecordKind, RegisterCloud, RegisterExchange,
+    RegistryError, RegistryRequest, RegistryResult, Search, UpdateExchange,
 };
 use proto::xml::Element;
 use raft_xmpp_transport::RequestError;
@@ -155,7 +155,10 @@ async fn watcher_sees_every_change_in_order_prefix_filters_and_bad_input_is_refu
     });
     expect.push((write(&admin, cloud).await, "put", "wb-1/objects"));
     let dereg = |d: &str| {
-        RegistryRequest::DeregisterExchange(DeregisterExchange { domain: Some(d.into()), expected_revision: None })
+        RegistryRequest::DeregisterExchange(DeregisterExchange {
+            domain: Some(d.into()),
+            expected_revision: None,
+        })
     };
     // Removing wb-1 removes its Cloud first, then the Exchange: two retractions.
     let r = write(&admin, dereg("wb-1.test")).await;
@@ -171,7 +174,9 @@ async fn watcher_sees_every_change_in_order_prefix_filters_and_bad_input_is_refu
         .changes
         .iter()
         .map(|e| match e {
-            WatchEvent::Put { revision, record: WatchRecord::Exchange(x) } => (*revision, "put", x.domain.clone()),
+            WatchEvent::Put { revision, record: WatchRecord::Exchange(x) } => {
+                (*revision, "put", x.domain.clone())
+            }
             WatchEvent::Put { revision, record: WatchRecord::Cloud(c) } => (*revision, "put", c.id.clone()),
             WatchEvent::Removed { revision, key, .. } => (*revision, "removed", key.clone()),
             other => panic!("{other:?}"),
@@ -194,8 +199,11 @@ async fn watcher_sees_every_change_in_order_prefix_filters_and_bad_input_is_refu
             other => panic!("{other:?}"),
         })
         .collect();
-    let want: Vec<(u64, String)> =
-        expect.iter().filter(|(_, _, k)| k.starts_with("wb-")).map(|(r, _, k)| (*r, (*k).to_owned())).collect();
+    let want: Vec<(u64, String)> = expect
+        .iter()
+        .filter(|(_, _, k)| k.starts_with("wb-"))
+        .map(|(r, _, k)| (*r, (*k).to_owned()))
+        .collect();
     assert_eq!(keys, want, "the prefix watcher sees only wb-… keys");
     all.stop().await.unwrap();
     some.stop().await.unwrap();
@@ -211,7 +219,13 @@ async fn refused(client: &Client, kind: IqType, children: Vec<Element>) -> proto
     for c in children {
         pubsub.append_child(c);
     }
-    let iq = Iq::request(kind, format!("bad-{}", rand()), client.domain().to_owned(), client.root().to_owned(), pubsub);
+    let iq = Iq::request(
+        kind,
+        format!("bad-{}", rand()),
+        client.domain().to_owned(),
+        client.root().to_owned(),
+        pubsub,
+    );
     match client.node().request(iq.to_element(), DEADLINE).await {
         Err(RequestError::Remote(e)) => *e,
         other => panic!("expected an error, got {other:?}"),
@@ -263,8 +277,18 @@ async fn bad_inputs(c: &Client) {
             vec![sub(&ok), watch_ext(&[("since-revision", "forty")])],
             Cond::BadRequest,
         ),
-        ("since-revision negative", IqType::Set, vec![sub(&ok), watch_ext(&[("since-revision", "-1")])], Cond::BadRequest),
-        ("prefix over 253 bytes", IqType::Set, vec![sub(&ok), watch_ext(&[("prefix", &"p".repeat(254))])], Cond::BadRequest),
+        (
+            "since-revision negative",
+            IqType::Set,
+            vec![sub(&ok), watch_ext(&[("since-revision", "-1")])],
+            Cond::BadRequest,
+        ),
+        (
+            "prefix over 253 bytes",
+            IqType::Set,
+            vec![sub(&ok), watch_ext(&[("prefix", &"p".repeat(254))])],
+            Cond::BadRequest,
+        ),
         ("unknown node", IqType::Set, vec![sub(&[("node", "other"), ("jid", &me)])], Cond::ItemNotFound),
         ("iq get", IqType::Get, vec![sub(&ok)], Cond::FeatureNotImplemented),
     ];
@@ -276,16 +300,24 @@ async fn bad_inputs(c: &Client) {
     assert_eq!(e.condition, Cond::BadRequest);
     assert_eq!(app(&e), Some(("invalid-jid".into(), ns::PUBSUB_ERRORS.into())), "{e:?}");
     let unsub = |subid: Option<&str>| {
-        let u = Element::new("unsubscribe", ns::PUBSUB).with_attr("node", "registry").with_attr("jid", me.clone());
+        let u = Element::new("unsubscribe", ns::PUBSUB)
+            .with_attr("node", "registry")
+            .with_attr("jid", me.clone());
         match subid {
             Some(s) => u.with_attr("subid", s),
             None => u,
         }
     };
     let e = refused(c, IqType::Set, vec![unsub(None)]).await;
-    assert_eq!((e.condition, app(&e)), (Cond::UnexpectedRequest, Some(("not-subscribed".into(), ns::PUBSUB_ERRORS.into()))));
+    assert_eq!(
+        (e.condition, app(&e)),
+        (Cond::UnexpectedRequest, Some(("not-subscribed".into(), ns::PUBSUB_ERRORS.into())))
+    );
     let e = refused(c, IqType::Set, vec![unsub(Some("s-999999"))]).await;
-    assert_eq!((e.condition, app(&e)), (Cond::NotAcceptable, Some(("invalid-subid".into(), ns::PUBSUB_ERRORS.into()))));
+    assert_eq!(
+        (e.condition, app(&e)),
+        (Cond::NotAcceptable, Some(("invalid-subid".into(), ns::PUBSUB_ERRORS.into())))
+    );
     // Positive control for the same request shapes: a good subscribe, then its unsubscribe.
     let pubsub = Element::new("pubsub", ns::PUBSUB).with_child(sub(&ok));
     let iq = Iq::request(IqType::Set, "good-1", me.clone(), c.root().to_owned(), pubsub);
@@ -310,7 +342,10 @@ async fn watchers_see_every_committed_revision_once_across_a_leader_loss() {
 
     let fast = WatchOptions { keepalive: Duration::from_millis(500), ..Default::default() };
     // On a node that survives.
-    let mut stay = Watcher::start(profile_for(&profiles.join("ix1.demo.lan.toml"), &[f1.clone()]), fast.clone());
+    let mut stay = Watcher::start(
+        profile_for(&profiles.join("ix1.demo.lan.toml"), std::slice::from_ref(&f1)),
+        fast.clone(),
+    );
     // On the leader, which dies; it resumes on f2 with since-revision.
     let mut moving = Watcher::start(
         profile_for(&profiles.join("ix2.demo.lan.toml"), &[node_root(leader), f2.clone()]),
@@ -321,7 +356,8 @@ async fn watchers_see_every_committed_revision_once_across_a_leader_loss() {
     let (start_stay, start_moving) = (stay.subscribed[0].1, moving.subscribed[0].1);
 
     // Writes through f1 (forwarded to whoever leads), continuing across the leader loss.
-    let writer = Client::connect(&profile_for(&profiles.join("admin.toml"), &[f1.clone()])).unwrap();
+    let writer =
+        Client::connect(&profile_for(&profiles.join("admin.toml"), std::slice::from_ref(&f1))).unwrap();
     let (kill_tx, kill_rx) = oneshot::channel();
     let writes = tokio::spawn(async move {
         let mut acked = Vec::new();
@@ -393,7 +429,9 @@ async fn resuming_from_a_compacted_revision_is_refused() {
     let addr = listeners.starttls[0].local_addr().unwrap().to_string();
     let node = RootService::start(config, listeners).await.unwrap();
     let root = (node.config().domain.clone(), addr);
-    let admin = Client::connect(&profile_for(&opts.dir.join("profiles/admin.toml"), &[root.clone()])).unwrap();
+    let admin =
+        Client::connect(&profile_for(&opts.dir.join("profiles/admin.toml"), std::slice::from_ref(&root)))
+            .unwrap();
     let mut last = 0;
     for i in 0..6 {
         last = write(&admin, register(&format!("wc-{i}.test"), "x")).await;
@@ -406,9 +444,14 @@ async fn resuming_from_a_compacted_revision_is_refused() {
     assert_contiguous(&ok.revisions(), 4, 6, "resume from the oldest kept");
     ok.stop().await.unwrap();
     let (tx, _rx) = mpsc::channel(16);
-    let err = watch(&p, &WatchOptions { since_revision: Some(2), ..Default::default() }, tx, std::future::pending())
-        .await
-        .unwrap_err();
+    let err = watch(
+        &p,
+        &WatchOptions { since_revision: Some(2), ..Default::default() },
+        tx,
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
     match err {
         ClientError::Refused { condition, error: RegistryError::RevisionCompacted { oldest } } => {
             assert_eq!(condition, "item-not-found");
@@ -418,4 +461,56 @@ async fn resuming_from_a_compacted_revision_is_refused() {
     }
     admin.close().await;
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn icroot_watch_prints_json_lines_until_interrupted() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DevOptions { nodes: 1, dir: tmp.path().join("c") };
+    let cluster = DevCluster::start(&opts).await.unwrap();
+    let profiles = opts.dir.join("profiles");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_icroot"))
+        .arg("--profile")
+        .arg(profiles.join("ix1.demo.lan.toml"))
+        .args(["--json", "watch", "--since-revision", "0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = tokio::time::timeout(DEADLINE, lines.next_line()).await.unwrap().unwrap().unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let first = next().await;
+    assert_eq!((first["op"].as_str(), first["since"].as_u64()), (Some("subscribed"), Some(0)), "{first}");
+    // `icroot dev` registered ix3.demo.lan and its Cloud: revisions 1 and 2.
+    let x = next().await;
+    assert_eq!(
+        (x["revision"].as_u64(), x["op"].as_str(), x["kind"].as_str(), x["key"].as_str()),
+        (Some(1), Some("put"), Some("exchange"), Some("ix3.demo.lan")),
+        "{x}"
+    );
+    assert_eq!(x["record"]["modified_revision"].as_u64(), Some(1));
+    let c = next().await;
+    assert_eq!((c["revision"].as_u64(), c["kind"].as_str()), (Some(2), Some("cloud")), "{c}");
+    let admin = Client::connect(&Profile::load(&profiles.join("admin.toml")).unwrap()).unwrap();
+    let dereg = DeregisterExchange { domain: Some("ix3.demo.lan".into()), expected_revision: None };
+    write(&admin, RegistryRequest::DeregisterExchange(dereg)).await;
+    admin.close().await;
+    for (rev, kind, key) in [(3, "cloud", "ix3/objects"), (4, "exchange", "ix3.demo.lan")] {
+        let r = next().await;
+        assert_eq!(
+            (r["revision"].as_u64(), r["op"].as_str(), r["kind"].as_str(), r["key"].as_str()),
+            (Some(rev), Some("removed"), Some(kind), Some(key)),
+            "{r}"
+        );
+    }
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "Ctrl-C ends the watch cleanly: {status:?}");
+    cluster.shutdown().await;
 }

@@ -138,7 +138,9 @@ fn serve(ctx: &NodeCtx, domain: &str, sub: &Sub) -> Outcome {
                     cursor = rev;
                     sent += 1;
                 }
-                Err(SendError::QueueFull(_)) => return Outcome::Progress { cursor, again: false, stalled: true },
+                Err(SendError::QueueFull(_)) => {
+                    return Outcome::Progress { cursor, again: false, stalled: true }
+                }
                 Err(e) => return Outcome::Drop(e.to_string()),
             }
         }
@@ -214,5 +216,51 @@ fn ended(ctx: &NodeCtx, domain: &str, subid: &str) {
     let msg = Message::new(MessageType::Headline, ctx.config.domain.clone(), domain.to_owned(), vec![event]);
     if let Err(e) = ctx.xmpp.send(msg.to_element()) {
         tracing::debug!(error = %e, domain, "subscription end not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proto::record::{StoredCloud, StoredExchange};
+
+    use super::*;
+
+    fn change(revision: u64, kind: ChangeKind, key: &str) -> ChangeRecord {
+        let exchange = Some(StoredExchange { domain: key.into(), ..Default::default() });
+        let cloud = None::<StoredCloud>;
+        ChangeRecord { revision, kind: kind as i32, exchange, cloud }
+    }
+
+    #[test]
+    fn a_removal_ends_a_notification_and_pages_split_at_the_entry_bound() {
+        use ChangeKind::{Delete, Put};
+        let cs = [
+            change(1, Put, "a"),
+            change(2, Put, "b"),
+            change(3, Delete, "a"),
+            change(4, Delete, "b"),
+            change(5, Put, "a"),
+        ];
+        let refs: Vec<&ChangeRecord> = cs.iter().collect();
+        let revs: Vec<Vec<u64>> =
+            chunks(&refs).iter().map(|c| c.iter().map(|c| c.revision).collect()).collect();
+        assert_eq!(revs, vec![vec![1, 2, 3], vec![4], vec![5]]);
+        let n = notification(&chunks(&refs)[0]);
+        assert_eq!(n.revision, Some(3), "the message revision is the retraction's");
+        assert_eq!(n.event.retracts, vec!["exchange:a".to_owned()]);
+        assert_eq!(n.event.items.len(), 2);
+
+        let many: Vec<ChangeRecord> = (1..=600).map(|r| change(r, Put, "k")).collect();
+        let refs: Vec<&ChangeRecord> = many.iter().collect();
+        let sizes: Vec<usize> = chunks(&refs).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![MAX_EVENT_ENTRIES, MAX_EVENT_ENTRIES, 600 - 2 * MAX_EVENT_ENTRIES]);
+    }
+
+    #[test]
+    fn prefix_matches_keys_not_item_ids() {
+        let c = change(1, ChangeKind::Put, "ex-a.example");
+        assert!(matches_prefix(&c, None));
+        assert!(matches_prefix(&c, Some("ex-")));
+        assert!(!matches_prefix(&c, Some("exchange:")));
     }
 }
