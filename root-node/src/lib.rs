@@ -4,8 +4,10 @@
 //! ```text
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
 //!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
+//!                     ├─▶ pubsub ─▶ subscription table ◀─ deliver (applied change feed) ─▶ headlines
 //!                     └─▶ disco / ping
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
+//!  icroot watch ─▶ subscribe ─▶ notifications ─▶ lost? resubscribe since last revision elsewhere
 //! ```
 
 mod admin_http;

@@ -38,12 +38,16 @@ pub(crate) use deliver::run;
 
 /// Subscriptions one node keeps, over all domains.
 pub const MAX_SUBSCRIPTIONS: usize = 1024;
-/// Subscriptions one domain may hold on one node.
+/// Subscriptions one domain may hold on one node; a further one replaces the domain's oldest
+/// (a watcher that crashed cannot end its subscription, and S2S routes by domain, so the
+/// domain's newest subscriptions are the ones someone listens to).
 pub const MAX_PER_DOMAIN: usize = 8;
 
 /// One subscriber: where it is in the feed and what it wants.
 #[derive(Debug, Clone)]
 struct Sub {
+    /// Order of creation (the oldest is replaced first).
+    seq: u64,
     prefix: Option<String>,
     /// The last revision delivered (or skipped by the prefix filter).
     cursor: u64,
@@ -138,6 +142,7 @@ fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Handled {
         }
         None => ctx.sm.revision(),
     };
+    let mut replaced = None;
     let subid = {
         let mut t = ctx.pubsub.lock();
         if t.subs.len() >= MAX_SUBSCRIPTIONS {
@@ -147,19 +152,24 @@ fn subscribe(ctx: &NodeCtx, from_domain: &str, s: Subscribe) -> Handled {
                 format!("this root serves at most {MAX_SUBSCRIPTIONS} subscriptions; try another root node"),
             ));
         }
-        if t.subs.keys().filter(|(d, _)| d == from_domain).count() >= MAX_PER_DOMAIN {
-            return Err(pubsub_error(
-                Cond::PolicyViolation,
-                "too-many-subscriptions",
-                format!("at most {MAX_PER_DOMAIN} subscriptions per domain; unsubscribe one first"),
-            ));
+        let mine = t.subs.iter().filter(|((d, _), _)| d == from_domain);
+        if mine.clone().count() >= MAX_PER_DOMAIN {
+            if let Some(oldest) = mine.min_by_key(|(_, s)| s.seq).map(|(k, _)| k.clone()) {
+                t.subs.remove(&oldest);
+                replaced = Some(oldest.1);
+            }
         }
         t.next_id += 1;
-        let subid = format!("s-{}", t.next_id);
-        let sub = Sub { prefix: s.prefix.clone(), cursor, stalled_since: None };
+        let seq = t.next_id;
+        let subid = format!("s-{seq}");
+        let sub = Sub { seq, prefix: s.prefix.clone(), cursor, stalled_since: None };
         t.subs.insert((from_domain.to_owned(), subid.clone()), sub);
         subid
     };
+    if let Some(old) = replaced {
+        tracing::info!(domain = from_domain, subid = old, "subscription replaced by a newer one");
+        deliver::ended(ctx, from_domain, &old);
+    }
     tracing::debug!(domain = from_domain, subid, cursor, prefix = ?s.prefix, "subscribed");
     ctx.pubsub.wake.notify_one();
     let answer = Subscription {

@@ -280,7 +280,7 @@ impl Session<'_> {
                     if inc.from_domain != root || inc.stanza.name() != "message" {
                         continue;
                     }
-                    match events(&inc.stanza) {
+                    match events(&inc.stanza, subid.as_deref()) {
                         Err(reason) => return End::Lost(reason),
                         Ok(evs) => {
                             for ev in evs {
@@ -332,13 +332,15 @@ fn subscription(answer: &Element) -> Option<(Option<String>, u64)> {
 
 /// The changes a notification carries, in revision order; `Err` when the root ended the
 /// subscription or sent something unreadable.
-fn events(stanza: &Element) -> Result<Vec<WatchEvent>, String> {
+fn events(stanza: &Element, ours: Option<&str>) -> Result<Vec<WatchEvent>, String> {
     let msg = Message::try_from(stanza).map_err(|e| format!("unreadable message: {e}"))?;
     let Some(event) = msg.payloads.iter().find(|p| p.is("event", ns::PUBSUB_EVENT)) else {
         return Ok(Vec::new());
     };
     if let Some(s) = event.child("subscription", ns::PUBSUB_EVENT) {
-        if s.attr("subscription") == Some("none") {
+        // Another subscription of our domain (an earlier process's) ending is not ours.
+        let mine = s.attr("subid").is_none() || s.attr("subid") == ours;
+        if s.attr("subscription") == Some("none") && mine {
             return Err("the root ended the subscription".into());
         }
         return Ok(Vec::new());

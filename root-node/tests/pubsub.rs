@@ -318,14 +318,37 @@ async fn bad_inputs(c: &Client) {
         (e.condition, app(&e)),
         (Cond::NotAcceptable, Some(("invalid-subid".into(), ns::PUBSUB_ERRORS.into())))
     );
-    // Positive control for the same request shapes: a good subscribe, then its unsubscribe.
-    let pubsub = Element::new("pubsub", ns::PUBSUB).with_child(sub(&ok));
-    let iq = Iq::request(IqType::Set, "good-1", me.clone(), c.root().to_owned(), pubsub);
-    let answer = c.node().request(iq.to_element(), DEADLINE).await.unwrap();
-    let s = proto::stanza::pubsub::Subscription::try_from(answer.children().next().unwrap()).unwrap();
-    let pubsub = Element::new("pubsub", ns::PUBSUB).with_child(unsub(s.subid.as_deref()));
-    let iq = Iq::request(IqType::Set, "good-2", me.clone(), c.root().to_owned(), pubsub);
-    c.node().request(iq.to_element(), DEADLINE).await.unwrap();
+    // The same request shapes, well formed, succeed; a domain holds at most 8 subscriptions
+    // per node, a ninth replaces the oldest.
+    let mut subids = Vec::new();
+    for i in 0..9 {
+        let pubsub = Element::new("pubsub", ns::PUBSUB).with_child(sub(&ok));
+        let iq = Iq::request(IqType::Set, format!("good-{i}"), me.clone(), c.root().to_owned(), pubsub);
+        let answer = c.node().request(iq.to_element(), DEADLINE).await.unwrap();
+        let s = proto::stanza::pubsub::Subscription::try_from(answer.children().next().unwrap()).unwrap();
+        assert_eq!(s.state, proto::stanza::pubsub::SubscriptionState::Subscribed);
+        subids.push(s.subid.unwrap());
+    }
+    let e = refused(c, IqType::Set, vec![unsub(Some(&subids[0]))]).await;
+    assert_eq!(e.condition, Cond::NotAcceptable, "the oldest was replaced: {e:?}");
+    let e = refused(c, IqType::Set, vec![unsub(None)]).await;
+    assert_eq!(
+        (e.condition, app(&e)),
+        (Cond::BadRequest, Some(("subid-required".into(), ns::PUBSUB_ERRORS.into())))
+    );
+    let other = Element::new("unsubscribe", ns::PUBSUB)
+        .with_attr("node", "registry")
+        .with_attr("jid", "someone-else.test")
+        .with_attr("subid", subids[1].clone());
+    let e = refused(c, IqType::Set, vec![other]).await;
+    assert_eq!(app(&e), Some(("invalid-jid".into(), ns::PUBSUB_ERRORS.into())), "{e:?}");
+    for (i, id) in subids[1..].iter().enumerate() {
+        let pubsub = Element::new("pubsub", ns::PUBSUB).with_child(unsub(Some(id)));
+        let iq = Iq::request(IqType::Set, format!("unsub-{i}"), me.clone(), c.root().to_owned(), pubsub);
+        c.node().request(iq.to_element(), DEADLINE).await.unwrap();
+    }
+    let e = refused(c, IqType::Set, vec![unsub(None)]).await;
+    assert_eq!(e.condition, Cond::UnexpectedRequest, "all gone: {e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

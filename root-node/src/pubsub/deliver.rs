@@ -206,7 +206,7 @@ fn notification(chunk: &[&ChangeRecord]) -> Notification {
 }
 
 /// Tell a subscriber its subscription ended (XEP-0060 subscription state notification).
-fn ended(ctx: &NodeCtx, domain: &str, subid: &str) {
+pub(super) fn ended(ctx: &NodeCtx, domain: &str, subid: &str) {
     let sub = Element::new("subscription", ns::PUBSUB_EVENT)
         .with_attr("node", REGISTRY_NODE)
         .with_attr("jid", domain)
