@@ -11,7 +11,9 @@
 //! `modified-revision`, a retract's message `<revision/>`); the watcher passes on only revisions
 //! above the last one it passed on and resubscribes with `since-revision` = that revision, so a
 //! duplicate (an old subscription still delivering, a replayed page) is dropped and a gap cannot
-//! open while the history is kept.
+//! open while the history is kept. The transport drops what overflows its bounded inbound queue,
+//! so the watcher waits at most `CONSUMER_GRACE` for the caller to take an event; past that it
+//! resubscribes from the last change the caller took rather than buffering without bound.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -216,6 +218,8 @@ struct Session<'a> {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the caller may leave one event untaken before the watch resubscribes.
+const CONSUMER_GRACE: Duration = Duration::from_secs(5);
 
 impl Session<'_> {
     async fn request(&self, kind: IqType, payload: Element) -> Result<Element, RequestError> {
@@ -288,9 +292,15 @@ impl Session<'_> {
                                 if last.is_some_and(|l| r <= l) {
                                     continue;
                                 }
-                                *last = Some(r);
-                                if self.out.send(ev).await.is_err() {
-                                    return End::Stopped;
+                                // Bounded wait: the transport drops what overflows its
+                                // inbound queue while we do not read. A consumer slower than
+                                // that costs a resubscription from the last change it took.
+                                match self.out.send_timeout(ev, CONSUMER_GRACE).await {
+                                    Ok(()) => *last = Some(r),
+                                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                                        return End::Lost("the consumer fell behind".into())
+                                    }
+                                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return End::Stopped,
                                 }
                             }
                         }
