@@ -245,7 +245,11 @@ impl Session<'_> {
             since_revision: *last,
             prefix: self.opts.prefix.clone(),
         });
-        let answer = match self.request(IqType::Set, sub.to_element()).await {
+        let asked = tokio::select! {
+            () = stop.as_mut() => return End::Stopped,
+            a = self.request(IqType::Set, sub.to_element()) => a,
+        };
+        let answer = match asked {
             Ok(a) => a,
             Err(RequestError::Remote(e)) if e.kind != StanzaErrorType::Wait => {
                 let error = RegistryError::from_stanza_error(&e);
