@@ -186,6 +186,11 @@ impl RootService {
         &self.ctx.xmpp
     }
 
+    /// Registry subscriptions this node serves now.
+    pub fn subscriptions(&self) -> usize {
+        self.ctx.pubsub.len()
+    }
+
     /// The configuration the node runs with.
     pub fn config(&self) -> &NodeConfig {
         &self.ctx.config

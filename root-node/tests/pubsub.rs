@@ -568,3 +568,39 @@ async fn a_watcher_far_behind_gets_every_page_in_order() {
     admin.close().await;
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_went_away_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DevOptions { nodes: 1, dir: tmp.path().join("c") };
+    let cluster = DevCluster::start(&opts).await.unwrap();
+    let node = &cluster.nodes()[0];
+    let profiles = opts.dir.join("profiles");
+    let admin = Client::connect(&Profile::load(&profiles.join("admin.toml")).unwrap()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_icroot"))
+        .arg("--profile")
+        .arg(profiles.join("ix1.demo.lan.toml"))
+        .args(["--json", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let first = tokio::time::timeout(DEADLINE, lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(first.contains("\"subscribed\""), "{first}");
+    assert_eq!(node.subscriptions(), 1);
+    // The watcher process dies without unsubscribing.
+    child.kill().await.unwrap();
+    // Nothing can reach ix1.demo.lan now (it has no listener): the next deliveries fail and the
+    // root forgets the subscription.
+    let end = Instant::now() + DEADLINE;
+    let mut i = 0;
+    while node.subscriptions() > 0 {
+        assert!(Instant::now() < end, "the subscription of a vanished watcher is still held");
+        write(&admin, register(&format!("wg-{i}.test"), "x")).await;
+        i += 1;
+    }
+    admin.close().await;
+    cluster.shutdown().await;
+}
