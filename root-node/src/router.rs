@@ -7,6 +7,7 @@
 //!            ├─ presence ─▶ presence::handle (never answered but for a bad envelope)
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
 //!                           ├─ root-internal read-index ─▶ ready::answer_read_index
+//!                           ├─ pubsub ─▶ pubsub::handle (subscribe / unsubscribe)
 //!                           ├─ ping ─▶ empty result
 //!                           └─ disco#info / #items ─▶ disco::answer
 //! ```
@@ -81,6 +82,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
             crate::ready::answer_read_index(ctx, from_domain).await
         }
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
+        (ns::PUBSUB, _) => crate::pubsub::handle(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO | ns::DISCO_ITEMS, IqType::Get) if payload.name() == "query" => {
             crate::disco::answer(ctx, payload).map(Some).map_err(|e| *e)

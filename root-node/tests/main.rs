@@ -9,5 +9,6 @@ mod disco;
 mod leases;
 mod peer;
 mod presence;
+mod pubsub;
 mod readyz;
 mod services;
