@@ -148,7 +148,7 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let id = format!("icroot-{}-{attempt}", std::process::id());
+            let id = next_request_id();
             let iq = req.to_iq(id, self.domain.clone(), self.root.clone()).to_element();
             let left = REQUEST_DEADLINE.saturating_sub(started.elapsed());
             let retry = match self.node.request(iq, left.max(Duration::from_millis(100))).await {
@@ -179,4 +179,11 @@ impl Client {
     pub async fn close(self) {
         self.node.shutdown().await;
     }
+}
+
+/// A request id unique within this process (several requests may be in flight on one client).
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("icroot-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

@@ -11,4 +11,5 @@ mod peer;
 mod presence;
 mod pubsub;
 mod readyz;
+mod same_domain;
 mod services;
