@@ -69,6 +69,15 @@ pub enum Command {
     /// Save a root's snapshot over S2S (admin), or seed a new node's data dir from one.
     #[command(subcommand)]
     Snapshot(crate::snapshot_cmd::SnapshotOp),
+    /// Stream registry changes until Ctrl-C, resuming on another root node if this one is lost.
+    Watch {
+        /// Only keys (domains, Cloud ids) starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Start after this revision (e.g. a search page's revision) instead of now.
+        #[arg(long)]
+        since_revision: Option<u64>,
+    },
 }
 
 /// Fields of an Exchange record; on update, only the fields given change.
@@ -351,7 +360,7 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             consistency: consistency(a.stale),
         }),
         Command::Cluster(op) => crate::cluster_cmd::request(op)?,
-        Command::Node { .. } | Command::Dev { .. } | Command::Snapshot(_) => {
+        Command::Node { .. } | Command::Dev { .. } | Command::Watch { .. } | Command::Snapshot(_) => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

@@ -78,6 +78,9 @@ pub struct RawConfig {
     /// The node's own housekeeping timers.
     #[serde(default)]
     pub timers: RawTimers,
+    /// Registry changes kept for watchers to resume from (≥ 1).
+    #[serde(default = "default_change_retention")]
+    pub change_retention: u64,
 }
 
 /// `[timers]`.
@@ -107,6 +110,10 @@ impl Default for RawTimers {
             readyz_deadline_ms: default_readyz_deadline(),
         }
     }
+}
+
+fn default_change_retention() -> u64 {
+    store::DEFAULT_CHANGE_RETENTION
 }
 
 fn default_cluster_name() -> String {
@@ -260,6 +267,8 @@ pub struct NodeConfig {
     pub lease_expiry_tick: Duration,
     /// Deadline of one `/readyz` check.
     pub readyz_deadline: Duration,
+    /// Registry changes kept in the feed watchers resume from.
+    pub change_retention: u64,
 }
 
 impl NodeConfig {
@@ -340,6 +349,9 @@ impl TryFrom<RawConfig> for NodeConfig {
             return Err(invalid("bootstrap", format!("must list this node as {} = \"{own}\"", raw.node_id)));
         }
         let r = &raw.raft;
+        if raw.change_retention == 0 {
+            return Err(invalid("change_retention", "at least 1"));
+        }
         if r.heartbeat_interval_ms < 100 {
             return Err(invalid(
                 "raft.heartbeat_interval_ms",
@@ -390,6 +402,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             raft,
             lease_expiry_tick,
             readyz_deadline,
+            change_retention: raw.change_retention,
         })
     }
 }

@@ -5,9 +5,11 @@
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
 //!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
 //!                     ├─▶ presence ─▶ lease renewal | role table | subscriber relay
+//!                     ├─▶ pubsub ─▶ subscription table ◀─ deliver (applied change feed) ─▶ headlines
 //!                     └─▶ disco / ping
 //!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
+//!  icroot watch ─▶ subscribe ─▶ notifications ─▶ lost? resubscribe since last revision elsewhere
 //! ```
 
 mod admin_http;
@@ -23,6 +25,7 @@ pub mod output;
 mod presence;
 pub mod profile;
 pub mod provision;
+mod pubsub;
 mod ready;
 mod registry;
 mod router;
@@ -31,6 +34,7 @@ pub mod snapshot_cmd;
 mod snapshot_export;
 pub mod snapshot_wire;
 mod status;
+pub mod watch;
 
 pub use config::NodeConfig;
 pub use disco::MAX_ITEMS as DISCO_MAX_ITEMS;

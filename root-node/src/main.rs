@@ -8,6 +8,7 @@ use root_node::cli::{self, Cli, Command};
 use root_node::client::Client;
 use root_node::dev::{DevCluster, DevOptions};
 use root_node::profile::Profile;
+use root_node::watch::WatchOptions;
 use root_node::{output, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -49,6 +50,15 @@ async fn main() -> ExitCode {
         Command::Snapshot(op) => {
             init_logs("warn");
             root_node::snapshot_cmd::main(cli.profile.as_deref(), cli.json, op).await
+        }
+        Command::Watch { prefix, since_revision } => {
+            init_logs("warn");
+            let opts = WatchOptions {
+                prefix: prefix.clone(),
+                since_revision: *since_revision,
+                ..Default::default()
+            };
+            root_node::watch::run_cli(cli.profile.as_deref(), cli.json, opts).await
         }
         _ => {
             init_logs("warn");

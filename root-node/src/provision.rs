@@ -211,6 +211,7 @@ impl Provisioner {
             root_domain: root.domain(),
             root_address: Some(root.starttls.to_string()),
             nameservers: vec![dns],
+            fallback_roots: Vec::new(),
         };
         let name = if domain == ADMIN_DOMAIN { "admin" } else { domain };
         let path = self.dir.join("profiles").join(format!("{name}-via-n{}.toml", root.id));

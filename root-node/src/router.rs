@@ -7,6 +7,7 @@
 //!            ├─ presence ─▶ presence::handle (never answered but for a bad envelope)
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
 //!                           ├─ root-internal read-index ─▶ ready::answer_read_index
+//!                           ├─ pubsub ─▶ pubsub::handle (subscribe / unsubscribe)
 //!                           ├─ ping ─▶ empty result
 //!                           └─ disco#info / #items ─▶ disco::answer
 //! ```
@@ -44,7 +45,7 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let stanza = inc.stanza;
     if let Some(payload) = stanza.children().find(|c| RaftPayload::is_raft_payload(c)) {
         let answer = serve_raft_payload(&ctx.raft, &ctx.config.cluster_name, payload).await;
-        send(ctx, raft_answer(&stanza, answer));
+        send(ctx, inc.link, raft_answer(&stanza, answer));
         return;
     }
     if stanza.name() == "presence" {
@@ -59,7 +60,7 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let iq = match Iq::try_from(&stanza) {
         Ok(iq) => iq,
         Err(e) => {
-            send(ctx, raw_error(&stanza, StanzaError::new(Cond::BadRequest, e.to_string())));
+            send(ctx, inc.link, raw_error(&stanza, StanzaError::new(Cond::BadRequest, e.to_string())));
             return;
         }
     };
@@ -68,7 +69,7 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
         Ok(payload) => Iq::result_for(&iq, payload),
         Err(e) => Iq::error_for(&iq, e),
     };
-    send(ctx, reply.to_element());
+    send(ctx, inc.link, reply.to_element());
 }
 
 async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<Element>, StanzaError> {
@@ -82,6 +83,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
         }
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
         (crate::snapshot_wire::NS, _) => crate::snapshot_export::handle(ctx, from_domain, iq).await,
+        (ns::PUBSUB, _) => crate::pubsub::handle(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO | ns::DISCO_ITEMS, IqType::Get) if payload.name() == "query" => {
             crate::disco::answer(ctx, payload).map(Some).map_err(|e| *e)
@@ -104,8 +106,9 @@ fn raw_error(stanza: &Element, e: StanzaError) -> Element {
     reply.with_child(e.to_element(ns::JABBER_SERVER))
 }
 
-fn send(ctx: &NodeCtx, stanza: Element) {
-    if let Err(e) = ctx.xmpp.send(stanza) {
+/// Answer over the stream the request came in on (see `XmppNode::reply`).
+fn send(ctx: &NodeCtx, link: raft_xmpp_transport::LinkId, stanza: Element) {
+    if let Err(e) = ctx.xmpp.reply(link, stanza) {
         tracing::debug!(error = %e, "reply not sent");
     }
 }

@@ -92,6 +92,8 @@ pub(crate) struct NodeCtx {
     pub sm: StateMachineStore,
     /// Presence subscribers, peers' announced roles, renewals in flight.
     pub presence: crate::presence::PresenceState,
+    /// Registry watchers (XEP-0060) served by this node.
+    pub pubsub: crate::pubsub::Subscriptions,
     /// Open `icroot snapshot save` exports.
     pub exports: crate::snapshot_export::Exports,
 }
@@ -150,7 +152,8 @@ impl RootService {
         let mut socks: Vec<(TcpListener, TlsMode)> =
             listeners.starttls.into_iter().map(|l| (l, TlsMode::StartTls)).collect();
         socks.extend(listeners.direct_tls.into_iter().map(|l| (l, TlsMode::DirectTls)));
-        let (log, sm) = store::open(&config.data_dir)?;
+        let (log, mut sm) = store::open(&config.data_dir)?;
+        sm.set_change_retention(config.change_retention);
         let (xmpp, incoming) = XmppNode::start(tcfg, socks, discovery(&config)?)?;
         let network = XmppRaftNetwork::new(xmpp.clone(), config.node_id, &config.cluster_name);
         let raft = Raft::new(config.node_id, Arc::new(config.raft.clone()), network, log, sm.clone())
@@ -161,13 +164,22 @@ impl RootService {
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
         let presence = crate::presence::PresenceState::default();
-        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, presence, exports: Default::default() });
+        let ctx = Arc::new(NodeCtx {
+            config,
+            raft,
+            xmpp,
+            sm,
+            presence,
+            pubsub: Default::default(),
+            exports: Default::default(),
+        });
         let tasks = vec![
             tokio::spawn(crate::router::run(ctx.clone(), incoming)),
             tokio::spawn(crate::admin_http::serve(ctx.clone(), listeners.admin_http)),
             tokio::spawn(crate::admin_http::export_raft_metrics(ctx.clone())),
             tokio::spawn(crate::leases::run(ctx.clone())),
             tokio::spawn(crate::presence::announce(ctx.clone())),
+            tokio::spawn(crate::pubsub::run(ctx.clone())),
         ];
         bootstrap(&ctx).await?;
         tracing::info!(node_id = ctx.config.node_id, domain = %ctx.config.domain, admin = %admin_addr, "root node started");
@@ -197,6 +209,11 @@ impl RootService {
     /// The addresses subscribed to this node's presence.
     pub fn presence_subscribers(&self) -> Vec<String> {
         self.ctx.presence.subscribers()
+    }
+
+    /// Registry subscriptions this node serves now.
+    pub fn subscriptions(&self) -> usize {
+        self.ctx.pubsub.len()
     }
 
     /// The configuration the node runs with.

@@ -13,6 +13,8 @@ mod leases;
 mod membership;
 mod peer;
 mod presence;
+mod pubsub;
 mod readyz;
+mod same_domain;
 mod services;
 mod snapshot_backup;
