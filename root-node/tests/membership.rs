@@ -110,7 +110,7 @@ async fn learner_joins_from_a_snapshot_after_purge_then_promote_and_remove() {
     assert!(json_of(&out)["error"]["message"].as_str().unwrap().contains("--node-id"), "{}", stderr(&out));
 
     // Node 4 starts with an empty log and joins through the binary's `cluster add-learner`,
-    // sent via node 2 (a root routes answers by domain: no second admin stream to node 1).
+    // sent via node 2 while the in-process admin client keeps its stream to node 1.
     nodes.push(start(&configs[3], listeners.next().unwrap()).await);
     let via2 = prov.write_profile(ADMIN_DOMAIN, &ports[1], dns.addr()).unwrap();
     let out = icroot(&[

@@ -40,8 +40,6 @@ async fn snapshot_save_then_restore_into_an_empty_dir_serves_the_records() {
         request(&admin_c, &req, T).await.unwrap();
         saved.push(lookup(&admin_c, d, Consistency::Linearizable).await.unwrap());
     }
-    // The binary below speaks as the admin domain too: a root routes answers by domain, so no
-    // second admin stream may be open to the same node meanwhile.
     admin_c.close().await;
 
     // Only administrators may export.
