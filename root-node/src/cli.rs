@@ -46,6 +46,17 @@ pub enum Command {
         #[arg(long, default_value = "icroot-dev")]
         dir: PathBuf,
     },
+    /// Write certificates, node configs and profiles for a multi-host cluster (deploy/).
+    Init(crate::init::InitArgs),
+    /// Serve the SRV/A records of `icroot init`'s dns/zone.toml (lab clusters only).
+    Dns {
+        /// The zone file.
+        #[arg(long)]
+        zone: PathBuf,
+        /// UDP and TCP address to answer on.
+        #[arg(long, default_value = "0.0.0.0:53")]
+        listen: std::net::SocketAddr,
+    },
     /// Members, leader, term and indexes as seen by the profile's root node.
     Status,
     /// The profile's Exchange record (or another's with --domain, admins only).
@@ -259,7 +270,7 @@ fn unexpected(r: Option<RegistryResult>) -> ClientError {
     ClientError::Unexpected(format!("{r:?}"))
 }
 
-/// Run a client command (anything but `node` and `dev`).
+/// Run a client command (anything but `node`, `dev`, `init` and `dns`).
 pub async fn run_client(client: &Client, command: &Command) -> Result<Option<RegistryResult>, ClientError> {
     let req = match command {
         Command::Status => RegistryRequest::ClusterStatus(ClusterStatusRequest),
@@ -340,7 +351,7 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             after: None,
             consistency: consistency(a.stale),
         }),
-        Command::Node { .. } | Command::Dev { .. } => {
+        Command::Node { .. } | Command::Dev { .. } | Command::Init(_) | Command::Dns { .. } => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

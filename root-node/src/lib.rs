@@ -14,6 +14,8 @@ pub mod client;
 mod commands;
 pub mod config;
 pub mod dev;
+pub mod dns;
+pub mod init;
 pub mod output;
 pub mod profile;
 mod registry;

@@ -4,5 +4,6 @@
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the shared helpers here.
 #![allow(clippy::unwrap_used)]
 
+mod deploy_init;
 mod dev_walk;
 mod services;
