@@ -35,7 +35,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'log "time budget of ${budget}s exceeded"; exit 124' TERM
-( sleep "$budget"; kill -TERM $$ ) 2>/dev/null &
+# Watchdog: TERM this script when the budget is spent (its own sleep dies with it).
+( sleep "$budget" & s=$!; trap 'kill $s; exit 0' TERM; wait $s; kill -TERM $$ ) >/dev/null 2>&1 &
 watchdog=$!
 
 command -v docker >/dev/null && docker info >/dev/null 2>&1 \
@@ -78,7 +79,11 @@ outage() {
   log "docker $how n$victim (leader was $(ROOT=$other leader))"
   local t=$(date +%s%N)
   docker "$how" "$(cid "n$victim")" >/dev/null
-  [ "$(health "n$victim")" = down ] || fail "n$victim still running after docker $how"
+  local until=$(( $(date +%s) + 15 ))
+  until [ "$(health "n$victim")" = down ]; do
+    [ "$(date +%s)" -lt "$until" ] || fail "n$victim still running 15 s after docker $how"
+    sleep 0.2
+  done
   # The survivors elect a leader if needed and commit; the CLI retries while there is none.
   ROOT=$other cli exchange register --domain "$domain" --organisation "written during $how" >/dev/null \
     || fail "write through n$other with n$victim down"

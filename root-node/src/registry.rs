@@ -142,10 +142,15 @@ async fn not_leader(
     match ctx.xmpp.request(fwd.to_element(), REQUEST_DEADLINE).await {
         Ok(answer) => Ok(answer.children().next().cloned()),
         Err(RequestError::Remote(e)) => Err(*e),
-        Err(e) => Err(StanzaError::new(
-            Cond::ServiceUnavailable,
-            format!("the leader {} did not answer: {e}; retry", leader.domain),
-        )),
+        Err(e) => {
+            // type='wait': the client retries, and reaches the next leader once one is elected.
+            let mut err = StanzaError::new(
+                Cond::ServiceUnavailable,
+                format!("the leader {} did not answer: {e}; retry", leader.domain),
+            );
+            err.kind = proto::error::StanzaErrorType::Wait;
+            Err(err)
+        }
     }
 }
 
