@@ -11,9 +11,9 @@
 # Uses the binary CI already built (cargo build, dev profile) unless ICROOT_BIN is set.
 set -euo pipefail
 N=3
-source "$(dirname "$0")/lib.sh"
 export ICROOT_RESTART=no        # docker must not restart what the test stops
 export ICROOT_IMAGE=${ICROOT_IMAGE:-icroot:test}
+source "$(dirname "$0")/lib.sh"
 budget=${ICROOT_TEST_BUDGET:-470}
 t0=$(date +%s)
 log() { echo "[deploy-test t+$(( $(date +%s) - t0 ))s] $*"; }
