@@ -134,7 +134,9 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
         return Err(InitError::Invalid("--nodes must be between 1 and 9".into()));
     }
     if a.nodes > 1 && !(a.node_domain.contains("{id}") || a.node_domain.contains("{ord}")) {
-        return Err(InitError::Invalid("--node-domain must contain {id} or {ord} for more than one node".into()));
+        return Err(InitError::Invalid(
+            "--node-domain must contain {id} or {ord} for more than one node".into(),
+        ));
     }
     let dir = &a.dir;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -186,7 +188,8 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
     let root_address = a.root_address.clone().unwrap_or_else(|| host_port(&subst(&a.node_host, 1), a.port));
     let mut profiles = Vec::new();
     for d in std::iter::once(&a.admin).chain(&a.exchanges) {
-        let (cert, key) = (dir.join("clients").join(format!("{d}.pem")), dir.join("clients").join(format!("{d}.key")));
+        let (cert, key) =
+            (dir.join("clients").join(format!("{d}.pem")), dir.join("clients").join(format!("{d}.key")));
         issue(&ca, &cert, &key, d)?;
         let name = if d == &a.admin { "admin".to_owned() } else { d.clone() };
         let raw = RawProfile {

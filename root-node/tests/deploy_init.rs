@@ -58,11 +58,10 @@ fn init_writes_configs_keys_and_profiles_and_keeps_the_ca() {
     let tmp = tempfile::tempdir().unwrap();
     let a = args(tmp.path(), 5269);
     let out = init::run(&a).unwrap();
-    assert_eq!(out.domains.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>(), [
-        "n1.icroot.lan",
-        "n2.icroot.lan",
-        "n3.icroot.lan"
-    ]);
+    assert_eq!(
+        out.domains.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>(),
+        ["n1.icroot.lan", "n2.icroot.lan", "n3.icroot.lan"]
+    );
     for id in 1..=3u64 {
         let dir = tmp.path().join("nodes").join(id.to_string());
         let cfg = NodeConfig::load(&dir.join("node.toml")).unwrap();
@@ -87,7 +86,12 @@ fn init_writes_configs_keys_and_profiles_and_keeps_the_ca() {
     assert_eq!(admin.root_address, Some(("127.0.0.11".into(), 5269)));
     assert!(admin.cert.exists() && admin.key.exists() && admin.ca.exists());
     assert!(tmp.path().join("profiles/ix1.demo.lan.toml").exists());
-    assert!(!tmp.path().join("dns/zone.toml").exists() || a.node_host.contains("{id}"));
+    // Node hosts are IPs, so the zone for `icroot dns` names every node.
+    let zone = root_node::dns::ZoneFile::load(&tmp.path().join("dns/zone.toml")).unwrap();
+    let srv: Vec<_> = zone.srv.iter().map(|s| (s.name.as_str(), s.port, s.target.as_str())).collect();
+    assert_eq!(srv[1], ("_xmpp-server._tcp.n2.icroot.lan", 5269, "host.n2.icroot.lan"));
+    assert_eq!(srv.len(), 3);
+    assert_eq!(zone.address[2].ip, "127.0.0.13".parse::<IpAddr>().unwrap());
 
     // A second run keeps the CA and the certificates.
     let ca = std::fs::read(tmp.path().join("ca.pem")).unwrap();
