@@ -7,7 +7,7 @@
 # written while it was down). Tears everything down on any exit; bounded to $ICROOT_TEST_BUDGET s
 # (default 380) plus at most 90 s of teardown.
 #
-#   deploy/compose/test.sh
+#   deploy/compose/test.sh [3|5]       default 3 (static routes); 5 uses SRV from the dns container
 #
 # Uses the binary CI already built (cargo build, dev profile) unless ICROOT_BIN is set.
 set -euo pipefail
@@ -18,7 +18,7 @@ if [ -z "${ICROOT_DEPLOY_TEST_BOUNDED:-}" ]; then
   export ICROOT_DEPLOY_TEST_BOUNDED=1
   exec timeout --kill-after=90 "$budget" "$0" "$@"
 fi
-N=3
+N=${1:-3}
 export ICROOT_RESTART=no        # docker must not restart what the test stops
 export ICROOT_IMAGE=${ICROOT_IMAGE:-icroot:test}
 source "$(dirname "$0")/lib.sh"
