@@ -149,7 +149,17 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
         ca
     };
     let ids: Vec<u64> = (1..=a.nodes).collect();
-    let domains: Vec<(u64, String)> = ids.iter().map(|id| (*id, subst(&a.node_domain, *id))).collect();
+    let checked = |field: &'static str, d: &str| {
+        crate::config::domain(field, d).map_err(|e| InitError::Invalid(format!("--{field}: {e}")))
+    };
+    let domains: Vec<(u64, String)> = ids
+        .iter()
+        .map(|id| Ok((*id, checked("node-domain", &subst(&a.node_domain, *id))?)))
+        .collect::<Result<_, InitError>>()?;
+    checked("admin", &a.admin)?;
+    for x in &a.exchanges {
+        checked("exchange", x)?;
+    }
     for id in &ids {
         let bind = subst(&a.bind, *id);
         bind.parse::<IpAddr>().map_err(|_| InitError::Invalid(format!("--bind: `{bind}` is not an IP")))?;
@@ -160,7 +170,17 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
     let mut zone = ZoneFile::default();
     for (id, d) in &domains {
         let node_dir = dir.join("nodes").join(id.to_string());
-        issue(&ca, &node_dir.join("cert.pem"), &node_dir.join("key.pem"), d)?;
+        let (cert, key) = (node_dir.join("cert.pem"), node_dir.join("key.pem"));
+        if previous_domain(&node_dir.join("node.toml")).is_some_and(|p| &p != d) {
+            // The node's domain changed since the last run: its certificate names the old one.
+            for f in [&cert, &key] {
+                match std::fs::remove_file(f) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(f)(e)),
+                    _ => {}
+                }
+            }
+        }
+        issue(&ca, &cert, &key, d)?;
         write_file(&node_dir.join("ca.pem"), ca.cert_pem(), 0o644)?;
         let path = node_dir.join("node.toml");
         write_file(&path, &node_toml(a, *id, d, &domains), 0o644)?;
@@ -215,6 +235,12 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
         }
     }
     Ok(InitOutcome { domains, profiles })
+}
+
+/// The domain an earlier run wrote into `node.toml`, if any.
+fn previous_domain(node_toml: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(node_toml).ok()?;
+    toml::from_str::<crate::config::RawConfig>(&text).ok().map(|r| r.domain)
 }
 
 /// Issue a certificate for `domain` unless both files exist.

@@ -100,9 +100,20 @@ fn init_writes_configs_keys_and_profiles_and_keeps_the_ca() {
     assert_eq!(std::fs::read(tmp.path().join("ca.pem")).unwrap(), ca);
     assert_eq!(std::fs::read(tmp.path().join("nodes/2/cert.pem")).unwrap(), cert);
 
+    // A node whose domain changed gets a new certificate (the old one names the old domain).
+    let mut renamed = a.clone();
+    renamed.node_domain = "m{id}.icroot.lan".into();
+    init::run(&renamed).unwrap();
+    assert_ne!(std::fs::read(tmp.path().join("nodes/2/cert.pem")).unwrap(), cert);
+    let cfg = NodeConfig::load(&tmp.path().join("nodes/2/node.toml")).unwrap();
+    assert_eq!(cfg.domain, "m2.icroot.lan");
+
     let mut bad = a.clone();
     bad.node_domain = "root.icroot.lan".into();
     assert!(init::run(&bad).unwrap_err().to_string().contains("{id}"));
+    let mut bad = a.clone();
+    bad.exchanges = vec!["not a domain".into()];
+    assert!(init::run(&bad).unwrap_err().to_string().contains("--exchange"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
