@@ -3,6 +3,7 @@
 #   deploy/compose/down.sh [3|5] [--keep]    --keep: keep the generated files (and the CA)
 set -euo pipefail
 N=${1:-3}
+# shellcheck source=deploy/compose/lib.sh
 source "$(dirname "$0")/lib.sh"
 compose down -v --remove-orphans --timeout 10
 if [ "${2:-}" != --keep ] && [ -d "$GEN" ]; then

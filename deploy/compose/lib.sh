@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by up.sh, down.sh and test.sh (sourced, not run). Sets, for the N-node cluster:
 #   N, PROJECT, FILE, GEN (generated certs/configs/profiles), ICROOT_CLI (host binary),
 # and exports what the compose files read (ICROOT_GEN, ICROOT_IMAGE, HOST_UID, HOST_GID).

@@ -21,6 +21,7 @@ fi
 N=${1:-3}
 export ICROOT_RESTART=no        # docker must not restart what the test stops
 export ICROOT_IMAGE=${ICROOT_IMAGE:-icroot:test}
+# shellcheck source=deploy/compose/lib.sh
 source "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
 log() { echo "[deploy-test t+$(( $(date +%s) - t0 ))s] $*"; }
@@ -42,8 +43,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'log "time budget of ${budget}s exceeded"; exit 124' TERM
 
-command -v docker >/dev/null && docker info >/dev/null 2>&1 \
-  || fail "docker is not usable here (this test needs Docker and docker-compose or docker compose)"
+if ! { command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then
+  fail "docker is not usable here (this test needs Docker and docker-compose or docker compose)"
+fi
 
 # A leftover of an earlier, interrupted run would hold the network and ports.
 "$here/down.sh" "$N" >/dev/null 2>&1 || true
@@ -81,7 +83,8 @@ outage() {
   local how=$1 victim=$2 domain=$3 other
   other=$(( victim % N + 1 ))
   log "docker $how n$victim (leader was $(ROOT=$other leader))"
-  local t=$(date +%s%N)
+  local t
+  t=$(date +%s%N)
   docker "$how" "$(cid "n$victim")" >/dev/null
   local until=$(( $(date +%s) + 15 ))
   until [ "$(health "n$victim")" = down ]; do

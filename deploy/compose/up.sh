@@ -8,6 +8,7 @@
 # missing. The host CLI is $ICROOT_CLI, else target/{release,debug}/icroot. Stop with down.sh.
 set -euo pipefail
 N=${1:-3}
+# shellcheck source=deploy/compose/lib.sh
 source "$(dirname "$0")/lib.sh"
 [ -n "$ICROOT_CLI" ] || { echo "up.sh: no icroot binary; run cargo build --release or set ICROOT_CLI" >&2; exit 1; }
 if ! docker image inspect "$ICROOT_IMAGE" >/dev/null 2>&1; then
@@ -16,6 +17,7 @@ fi
 mkdir -p "$GEN"
 echo "up: $PROJECT ($FILE), generated files in $GEN"
 compose up -d
+# shellcheck disable=SC2046  # one word per node
 wait_healthy "${ICROOT_UP_TIMEOUT:-120}" $(nodes)
 echo "up: all $N nodes healthy"
 # The demo Exchange registers itself; on a second run it is there already.
