@@ -9,7 +9,7 @@
 #
 #   deploy/compose/test.sh [3|5]       default 3 (static routes); 5 uses SRV from the dns container
 #
-# Uses the binary CI already built (cargo build, dev profile) unless ICROOT_BIN is set.
+# Uses the binary CI's test build already made (target/debug/icroot) unless ICROOT_BIN is set.
 set -euo pipefail
 budget=${ICROOT_TEST_BUDGET:-380}
 if [ -z "${ICROOT_DEPLOY_TEST_BOUNDED:-}" ]; then
@@ -52,7 +52,9 @@ fi
 
 log "build the binary and the image (offline)"
 if [ -z "${ICROOT_BIN:-}" ]; then
-  (cd "$repo" && cargo build -q -p root-node --bin icroot)
+  # The same build as the test suite's (scripts/test.sh): after it this is a no-op, whereas a
+  # plain `cargo build -p root-node` resolves other features and would rebuild half the tree.
+  (cd "$repo" && cargo test -q --workspace --all-features --no-run)
   export ICROOT_BIN=$target/debug/icroot
 fi
 # The host CLI is the binary under test too (up.sh reads it from the environment).
