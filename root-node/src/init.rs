@@ -19,7 +19,7 @@ use clap::Args;
 use raft_xmpp_transport::pki::{write_file, DevCa, PkiError};
 
 use crate::dns::{ZoneAddr, ZoneFile, ZoneSrv};
-use crate::profile::RawProfile;
+use crate::profile::{RawProfile, RawRoot};
 
 /// Options of `icroot init`.
 #[derive(Clone, Debug, Args)]
@@ -54,7 +54,8 @@ pub struct InitArgs {
     /// An Exchange domain to issue a certificate and profile for (repeatable).
     #[arg(long = "exchange", default_values = ["ix1.demo.lan", "ix2.demo.lan"])]
     pub exchanges: Vec<String>,
-    /// `host:port` the profiles reach node 1 at (default: its node_host and port).
+    /// `host:port` the profiles reach node 1 at (default: its node_host and port); with `{id}`,
+    /// the other nodes at theirs become the profiles' `fallback_roots`.
     #[arg(long)]
     pub root_address: Option<String>,
     /// IP address the nodes' S2S listener binds; `{id}` as above.
@@ -205,7 +206,20 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
         let text = toml::to_string(&zone).map_err(|e| InitError::Invalid(e.to_string()))?;
         write_file(&path, &format!("# SRV records of the nodes, written by `icroot init`\n{text}"), 0o644)?;
     }
-    let root_address = a.root_address.clone().unwrap_or_else(|| host_port(&subst(&a.node_host, 1), a.port));
+    // Node `id` as clients reach it; node 1 is the profiles' root, the others their fallbacks.
+    let address_of = |id: u64| match &a.root_address {
+        Some(t) => subst(t, id),
+        None => host_port(&subst(&a.node_host, id), a.port),
+    };
+    let per_node = a.root_address.as_ref().is_none_or(|t| t.contains("{id}") || t.contains("{ord}"));
+    let fallback_roots: Vec<RawRoot> = if per_node {
+        domains[1..]
+            .iter()
+            .map(|(id, d)| RawRoot { domain: d.clone(), address: Some(address_of(*id)) })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut profiles = Vec::new();
     for d in std::iter::once(&a.admin).chain(&a.exchanges) {
         let (cert, key) =
@@ -218,8 +232,9 @@ pub fn run(a: &InitArgs) -> Result<InitOutcome, InitError> {
             key: Path::new("../clients").join(format!("{d}.key")),
             ca: "../ca.pem".into(),
             root_domain: domains[0].1.clone(),
-            root_address: Some(root_address.clone()),
+            root_address: Some(address_of(1)),
             nameservers: Vec::new(),
+            fallback_roots: fallback_roots.clone(),
         };
         let path = dir.join("profiles").join(format!("{name}.toml"));
         let text = toml::to_string(&raw).map_err(|e| InitError::Invalid(e.to_string()))?;

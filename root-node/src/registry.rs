@@ -143,13 +143,9 @@ async fn not_leader(
         Ok(answer) => Ok(answer.children().next().cloned()),
         Err(RequestError::Remote(e)) => Err(*e),
         Err(e) => {
-            // type='wait': the client retries, and reaches the next leader once one is elected.
-            let mut err = StanzaError::new(
-                Cond::ServiceUnavailable,
-                format!("the leader {} did not answer: {e}; retry", leader.domain),
-            );
-            err.kind = proto::error::StanzaErrorType::Wait;
-            Err(err)
+            // The leader may be gone: answer "wait" so clients retry while a new one is elected.
+            tracing::debug!(leader = %leader.domain, error = %e, "forwarding failed");
+            Err(reg(RegistryError::NotLeader { leader: Some(leader.domain) }))
         }
     }
 }

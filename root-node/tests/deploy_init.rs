@@ -84,6 +84,13 @@ fn init_writes_configs_keys_and_profiles_and_keeps_the_ca() {
     let admin = Profile::load(&tmp.path().join("profiles/admin.toml")).unwrap();
     assert_eq!(admin.root_domain, "n1.icroot.lan");
     assert_eq!(admin.root_address, Some(("127.0.0.11".into(), 5269)));
+    assert_eq!(
+        admin.fallback_roots,
+        vec![
+            ("n2.icroot.lan".to_owned(), Some(("127.0.0.12".to_owned(), 5269))),
+            ("n3.icroot.lan".to_owned(), Some(("127.0.0.13".to_owned(), 5269))),
+        ]
+    );
     assert!(admin.cert.exists() && admin.key.exists() && admin.ca.exists());
     assert!(tmp.path().join("profiles/ix1.demo.lan.toml").exists());
     // Node hosts are IPs, so the zone for `icroot dns` names every node.

@@ -6,4 +6,11 @@
 
 mod deploy_init;
 mod dev_walk;
+mod disco;
+mod leases;
+mod peer;
+mod presence;
+mod pubsub;
+mod readyz;
+mod same_domain;
 mod services;
