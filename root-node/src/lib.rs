@@ -20,6 +20,8 @@ mod commands;
 pub mod config;
 pub mod dev;
 mod disco;
+pub mod dns;
+pub mod init;
 mod leases;
 pub mod output;
 mod presence;

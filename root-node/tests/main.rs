@@ -7,6 +7,7 @@
 
 mod cluster_procs;
 mod cluster_support;
+mod deploy_init;
 mod dev_walk;
 mod disco;
 mod leases;
