@@ -154,6 +154,30 @@ impl Client {
         }
     }
 
+    /// Send `req` once and wait at most `deadline` for the answer: no retry, so a refusal is the
+    /// root's answer to this very request (what a tester needs to tell "did not happen" from
+    /// "unknown"; [`Client::request`]'s retries make a compare-and-set mismatch ambiguous).
+    pub async fn request_once(
+        &self,
+        req: &RegistryRequest,
+        deadline: Duration,
+    ) -> Result<Option<RegistryResult>, ClientError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!("icroot-{}-once-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let iq = req.to_iq(id, self.domain.clone(), self.root.clone()).to_element();
+        match self.node.request(iq, deadline).await {
+            Ok(answer) => match answer.children().next() {
+                None => Ok(None),
+                Some(p) => {
+                    RegistryResult::try_from(p).map(Some).map_err(|e| ClientError::Unexpected(e.to_string()))
+                }
+            },
+            Err(RequestError::Remote(e)) => Err(refused(&e)),
+            Err(e) => Err(ClientError::Transport(e)),
+        }
+    }
+
     /// Close the stream.
     pub async fn close(self) {
         self.node.shutdown().await;

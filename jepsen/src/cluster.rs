@@ -1,0 +1,280 @@
+//! The icroot cluster under test: certificates from a fresh dev CA, one `node.toml` per node
+//! (static routes to the peers' namespace addresses), and one `icroot node --config` process per
+//! node started inside its namespace, which the nemesis may SIGKILL, restart, SIGSTOP or SIGCONT.
+//!
+//! ```text
+//!  run/pki        CA + n<i>.jepsen.lan + admin.consortium.lan certificates (raft_xmpp_transport::pki)
+//!  run/nodes/<i>  node.toml (root_node::config::RawConfig) + RocksDB data + node.log
+//!  ip netns exec jepsen-n<i> icroot node --config run/nodes/<i>/node.toml
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use raft_xmpp_transport::pki::{write_file, DevCa};
+use root_node::config::{RawConfig, RawDiscovery, RawListen, RawRaft, RawTls};
+use root_node::profile::{Profile, RawProfile};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::netns::{node_addr, ns_name};
+
+/// The administrator domain clients act as (it may write every record).
+pub const ADMIN: &str = "admin.consortium.lan";
+/// S2S (STARTTLS) port of every node inside its namespace.
+pub const S2S_PORT: u16 = 5269;
+/// Admin HTTP port of every node inside its namespace.
+pub const ADMIN_PORT: u16 = 9269;
+
+/// Domain of node `id`.
+pub fn node_domain(id: u64) -> String {
+    format!("n{id}.jepsen.lan")
+}
+
+/// One node process.
+#[derive(Debug)]
+struct NodeProc {
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+/// The running cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    binary: PathBuf,
+    unsafe_stale_reads: bool,
+    nodes: BTreeMap<u64, NodeProc>,
+    admin_profile: RawProfile,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// Write certificates and configs for `n` nodes under `dir` and start every node.
+    pub fn start(dir: &Path, n: u64, binary: &Path, unsafe_stale_reads: bool) -> Result<Cluster> {
+        if !binary.exists() {
+            bail!("{}: no icroot binary there (build it: cargo build -p root-node --bin icroot)", binary.display());
+        }
+        let pki = dir.join("pki");
+        std::fs::create_dir_all(&pki)?;
+        let ca = DevCa::new("jepsen CA")?;
+        let ca_path = pki.join("ca.pem");
+        ca.save(&ca_path, &pki.join("ca.key"))?;
+        let issue = |domain: &str| -> Result<(PathBuf, PathBuf)> {
+            let (cert, key) = (pki.join(format!("{domain}.pem")), pki.join(format!("{domain}.key")));
+            let (_, pem) = ca.issue(domain)?;
+            write_file(&cert, &pem.cert_pem, 0o644)?;
+            write_file(&key, &pem.key_pem, 0o600)?;
+            Ok((cert, key))
+        };
+        let routes: BTreeMap<String, String> =
+            (1..=n).map(|i| (node_domain(i), format!("{}:{S2S_PORT}", node_addr(i)))).collect();
+        let bootstrap: BTreeMap<String, String> = (1..=n).map(|i| (i.to_string(), node_domain(i))).collect();
+        let mut nodes = BTreeMap::new();
+        for id in 1..=n {
+            let (cert, key) = issue(&node_domain(id))?;
+            let node_dir = dir.join("nodes").join(id.to_string());
+            std::fs::create_dir_all(&node_dir)?;
+            let raw = RawConfig {
+                node_id: id,
+                domain: node_domain(id),
+                cluster_name: "jepsen".into(),
+                data_dir: node_dir.join("data"),
+                admin_domains: vec![ADMIN.into()],
+                listen: RawListen {
+                    starttls: vec![(node_addr(id), S2S_PORT).into()],
+                    direct_tls: Vec::new(),
+                    admin_http: (node_addr(id), ADMIN_PORT).into(),
+                },
+                tls: RawTls { cert, key, ca: vec![ca_path.clone()] },
+                discovery: RawDiscovery::Static { routes: routes.clone() },
+                bootstrap: bootstrap.clone(),
+                raft: RawRaft::default(),
+            };
+            let config = node_dir.join("node.toml");
+            std::fs::write(&config, toml::to_string(&raw)?)?;
+            // Refuse now, with the node's own message, what the node would refuse at start.
+            root_node::NodeConfig::load(&config)?;
+            nodes.insert(id, NodeProc { config, log: node_dir.join("node.log"), child: None, paused: false });
+        }
+        let (cert, key) = issue(ADMIN)?;
+        let admin_profile = RawProfile {
+            domain: ADMIN.into(),
+            cert,
+            key,
+            ca: ca_path,
+            root_domain: node_domain(1),
+            root_address: None,
+            nameservers: Vec::new(),
+        };
+        let mut cluster = Cluster {
+            binary: binary.to_owned(),
+            unsafe_stale_reads,
+            nodes,
+            admin_profile,
+            dir: dir.to_owned(),
+        };
+        for id in 1..=n {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Node ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A client profile (as the administrator) talking to node `id`.
+    pub fn profile(&self, id: u64) -> Result<Profile> {
+        let mut raw = self.admin_profile.clone();
+        raw.root_domain = node_domain(id);
+        raw.root_address = Some(format!("{}:{S2S_PORT}", node_addr(id)));
+        Ok(Profile::from_raw(raw, &self.dir)?)
+    }
+
+    fn spawn(&mut self, id: u64) -> Result<()> {
+        let (binary, stale) = (self.binary.clone(), self.unsafe_stale_reads);
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        let log = OpenOptions::new().create(true).append(true).open(&node.log)?;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns_name(id)])
+            .arg(&binary)
+            .arg("node")
+            .arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("RUST_LOG", "info");
+        if stale {
+            cmd.env("ICROOT_UNSAFE_STALE_READS", "1");
+        }
+        node.child = Some(cmd.spawn().context("starting icroot node")?);
+        node.paused = false;
+        Ok(())
+    }
+
+    /// SIGKILL node `id` (no-op when it is down).
+    pub fn kill(&mut self, id: u64) -> Result<()> {
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        if let Some(mut child) = node.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Start node `id` again if it is down (it resumes from its data directory).
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        if self.nodes.get(&id).is_some_and(|n| n.child.is_none()) {
+            self.spawn(id)?;
+        }
+        Ok(())
+    }
+
+    fn signal(&mut self, id: u64, sig: &str, paused: bool) -> Result<()> {
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        if let Some(child) = &node.child {
+            let status = Command::new("kill").args([sig, &child.id().to_string()]).status()?;
+            if !status.success() {
+                bail!("kill {sig} node {id} failed");
+            }
+            node.paused = paused;
+        }
+        Ok(())
+    }
+
+    /// SIGSTOP node `id`.
+    pub fn pause(&mut self, id: u64) -> Result<()> {
+        self.signal(id, "-STOP", true)
+    }
+
+    /// SIGCONT node `id`.
+    pub fn resume(&mut self, id: u64) -> Result<()> {
+        if self.nodes.get(&id).is_some_and(|n| n.paused) {
+            self.signal(id, "-CONT", false)?;
+        }
+        Ok(())
+    }
+
+    /// Resume paused nodes and restart dead ones.
+    pub fn recover_all(&mut self) -> Result<()> {
+        for id in self.ids() {
+            self.resume(id)?;
+            self.restart(id)?;
+        }
+        Ok(())
+    }
+
+    /// Nodes whose process exited on its own (a crash, not a nemesis kill): (id, status).
+    pub fn crashed(&mut self) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        for (id, node) in &mut self.nodes {
+            if let Some(child) = &mut node.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    out.push((*id, status.to_string()));
+                    node.child = None;
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait until every node answers `/readyz` with 200, or fail after `deadline`.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let mut all = true;
+            for id in self.ids() {
+                if !readyz(id).await {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if start.elapsed() > deadline {
+                bail!("cluster not ready within {deadline:?}; see {}/nodes/*/node.log", self.dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL every node.
+    pub fn stop(&mut self) {
+        for id in self.ids() {
+            let _ = self.resume(id);
+            let _ = self.kill(id);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `GET /readyz` on node `id`'s admin HTTP: whether it answered 200 within a second.
+pub async fn readyz(id: u64) -> bool {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect((node_addr(id), ADMIN_PORT)).await.ok()?;
+        s.write_all(b"GET /readyz HTTP/1.0\r\nHost: node\r\n\r\n").await.ok()?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.ok()?;
+        Some(buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200"))
+    };
+    tokio::time::timeout(Duration::from_secs(1), fut).await.ok().flatten().unwrap_or(false)
+}

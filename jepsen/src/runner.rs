@@ -1,0 +1,196 @@
+//! One `jepsen test` run, start to verdict: network, cluster, setup, clients and nemesis
+//! concurrently for `--time`, heal and recover, the set's final read, checkers, run folder.
+//!
+//! ```text
+//!  Net::setup ─▶ Cluster::start ─▶ ready ─▶ setup keys ─┬─ register/set clients (tasks) ─┐
+//!                                                       └─ nemesis schedule (this task) ──┴▶ heal,
+//!  recover, ready ─▶ final set read ─▶ checkers ─▶ report (history.jsonl, results.json, PNGs)
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use proto::stanza::registry::{ClusterStatusRequest, RegistryRequest, RegistryResult};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use root_node::client::Client;
+
+use crate::cluster::Cluster;
+use crate::nemesis::{self, Fault, NemesisKind, Planned, Target};
+use crate::netns::Net;
+use crate::report::{self, Applied, RunReport};
+use crate::workload::{self, Recorder};
+
+/// What `jepsen test` was asked to do.
+#[derive(Clone, Debug)]
+pub struct TestOptions {
+    /// Root nodes.
+    pub nodes: u64,
+    /// Workload duration.
+    pub time: Duration,
+    /// Enabled nemeses.
+    pub nemesis: Vec<NemesisKind>,
+    /// Seed of the schedule and the clients' choices.
+    pub seed: u64,
+    /// The icroot binary.
+    pub binary: PathBuf,
+    /// Parent of the run folders.
+    pub dir: PathBuf,
+    /// Register-workload clients.
+    pub clients: u64,
+    /// Set-workload clients.
+    pub set_clients: u64,
+    /// Register keys.
+    pub keys: usize,
+    /// Start the nodes with ICROOT_UNSAFE_STALE_READS=1 (the deliberately broken mode).
+    pub unsafe_stale_reads: bool,
+}
+
+/// Ask every node who leads; the answer most nodes give (or a seeded random node).
+async fn find_leader(status: &[(u64, Client)], rng: &mut StdRng) -> u64 {
+    let mut votes: std::collections::BTreeMap<u64, usize> = Default::default();
+    for (_, c) in status {
+        let req = RegistryRequest::ClusterStatus(ClusterStatusRequest);
+        if let Ok(Some(RegistryResult::Cluster(s))) = c.request_once(&req, Duration::from_secs(2)).await {
+            if let Some(l) = s.leader {
+                *votes.entry(l).or_default() += 1;
+            }
+        }
+    }
+    match votes.into_iter().max_by_key(|(_, n)| *n) {
+        Some((l, _)) => l,
+        None => status[rng.gen_range(0..status.len())].0,
+    }
+}
+
+fn targets(t: &Target, leader: u64) -> Vec<u64> {
+    match t {
+        Target::Leader => vec![leader],
+        Target::Nodes(n) => n.clone(),
+    }
+}
+
+/// Inject `fault`; returns a description of what was done.
+fn inject(net: &Net, cluster: &mut Cluster, fault: &Fault, leader: u64) -> Result<String> {
+    let ids = cluster.ids();
+    Ok(match fault {
+        Fault::Kill { target } => {
+            let t = targets(target, leader);
+            for id in &t {
+                cluster.kill(*id)?;
+            }
+            format!("kill {t:?}")
+        }
+        Fault::Pause { target } => {
+            let t = targets(target, leader);
+            for id in &t {
+                cluster.pause(*id)?;
+            }
+            format!("pause {t:?}")
+        }
+        partition => {
+            net.apply(&nemesis::grudge(partition, &ids, leader))?;
+            match partition {
+                Fault::PartitionHalves { minority } => format!("partition halves {minority:?}"),
+                Fault::PartitionLeader => format!("partition leader [{leader}]"),
+                Fault::PartitionRing => "partition ring".into(),
+                Fault::PartitionBridge { bridge, side } => format!("partition bridge {bridge} side {side:?}"),
+                _ => "partition".into(),
+            }
+        }
+    })
+}
+
+/// Undo every fault.
+fn heal(net: &Net, cluster: &mut Cluster) -> Result<()> {
+    net.heal()?;
+    cluster.recover_all()
+}
+
+/// Run one test; the report is written to the returned run folder.
+pub async fn run(opts: &TestOptions) -> Result<RunReport> {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs())?;
+    let run_dir = std::path::absolute(opts.dir.join(format!("{stamp}-seed{}", opts.seed)))?;
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    tracing::info!(dir = %run_dir.display(), "run folder");
+    let mut net = Net::setup(opts.nodes)?;
+    let mut cluster = Cluster::start(&run_dir, opts.nodes, &opts.binary, opts.unsafe_stale_reads)?;
+    cluster.wait_ready(Duration::from_secs(90)).await?;
+    tracing::info!("cluster ready");
+    let ids = cluster.ids();
+    let plan = nemesis::schedule(opts.seed, &ids, &opts.nemesis, opts.time);
+    let rec = Recorder::new();
+    let setup = Client::connect(&cluster.profile(ids[0])?)?;
+    workload::setup(&setup, &rec, opts.keys).await?;
+    let status: Vec<(u64, Client)> =
+        ids.iter().map(|id| Ok((*id, Client::connect(&cluster.profile(*id)?)?))).collect::<Result<_>>()?;
+
+    // Clients.
+    let workers = opts.clients + opts.set_clients;
+    let start = Instant::now();
+    let until = start + opts.time;
+    let mut tasks = Vec::new();
+    for w in 1..=workers {
+        let node = ids[((w - 1) % ids.len() as u64) as usize];
+        let client = Client::connect(&cluster.profile(node)?)?;
+        let rec = rec.clone();
+        tasks.push(if w <= opts.clients {
+            tokio::spawn(workload::register_client(client, rec, w, workers, opts.keys, opts.seed, until))
+        } else {
+            tokio::spawn(workload::set_client(client, rec, w, workers, until))
+        });
+    }
+
+    // Nemesis, in this task.
+    let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1));
+    let mut applied = Vec::new();
+    let mut crashes = Vec::new();
+    for p in &plan {
+        let Planned { at, duration, fault } = p;
+        tokio::time::sleep_until((start + *at).into()).await;
+        crashes.extend(cluster.crashed());
+        let leader = find_leader(&status, &mut rng).await;
+        let from = rec.now_ns() as f64 / 1e9;
+        let what = inject(&net, &mut cluster, fault, leader)?;
+        tracing::info!(%what, "nemesis start");
+        tokio::time::sleep_until((start + *at + *duration).into()).await;
+        heal(&net, &mut cluster)?;
+        let to = rec.now_ns() as f64 / 1e9;
+        tracing::info!(%what, "nemesis healed");
+        applied.push(Applied { from, to, what });
+    }
+    tokio::time::sleep_until(until.into()).await;
+    heal(&net, &mut cluster)?;
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await?);
+    }
+    crashes.extend(cluster.crashed());
+    tracing::info!("workload done; waiting for the cluster to recover");
+    let recovered = cluster.wait_ready(Duration::from_secs(60)).await;
+    let final_read = if opts.set_clients > 0 {
+        workload::final_set_read(&setup, &rec, workers * 1000 + 1, Instant::now() + Duration::from_secs(60)).await
+    } else {
+        true
+    };
+    let end = rec.now_ns() as f64 / 1e9;
+    for c in clients.into_iter().chain([setup]).chain(status.into_iter().map(|(_, c)| c)) {
+        c.close().await;
+    }
+    cluster.stop();
+    net.teardown();
+    let history = rec.events();
+    let report = report::write(
+        &run_dir,
+        opts,
+        &history,
+        &plan,
+        &applied,
+        end,
+        crashes,
+        recovered.err().map(|e| e.to_string()),
+        final_read,
+    )?;
+    Ok(report)
+}
