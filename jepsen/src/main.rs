@@ -69,6 +69,16 @@ enum Cmd {
     },
 }
 
+/// SIGTERM (what `timeout` sends): stop like Ctrl-C, cleaning up.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
 fn default_binary() -> PathBuf {
     std::env::current_exe()
         .ok()
@@ -150,6 +160,7 @@ fn main() -> ExitCode {
                 tokio::select! {
                     r = runner::run(&opts) => r,
                     _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; namespaces and nodes removed")),
+                    _ = terminated() => Err(anyhow::anyhow!("terminated; namespaces and nodes removed")),
                 }
             });
             match result {

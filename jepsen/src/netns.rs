@@ -1,13 +1,17 @@
 //! The test network: one Linux network namespace per node, each with a veth into a bridge the
-//! runner creates, addresses from 192.0.2.0/24 (TEST-NET-1, never routed anywhere else), and an
+//! runner creates, addresses from 198.51.100.0/24 (TEST-NET-2, never routed anywhere else), and an
 //! nftables table per namespace through which partitions are applied.
 //!
 //! ```text
-//!  host (runner, clients) 192.0.2.254 ── jepsen-br0 ──┬─ veth ─ [ns jepsen-n1] 192.0.2.1  icroot node 1
-//!                                                     ├─ veth ─ [ns jepsen-n2] 192.0.2.2  icroot node 2
-//!                                                     └─ …      nft table inet jepsen: drop to/from peers
+//!  host (runner, clients)          [ns jepsen-hub]            [ns jepsen-n1] 198.51.100.1  icroot node 1
+//!  jepsen-h0 198.51.100.254 ── veth ── br0 ──┬── veth ─────────── eth0
+//!                                         ├── veth ─────────── [ns jepsen-n2] 198.51.100.2 …
+//!                                         └── …     each node ns: nft table inet jepsen (partitions)
 //! ```
 //!
+//! The bridge lives in a namespace of its own: bridged frames pass through the iptables FORWARD
+//! chain of the namespace the bridge is in (`bridge-nf-call-iptables`), and a host's firewall
+//! (Docker sets FORWARD to DROP) must neither break nor be changed by the test network.
 //! Clients run in the host namespace and are never cut off: a partition separates nodes from
 //! nodes, as in Jepsen. Needs root (CAP_NET_ADMIN), `ip` (iproute2) and `nft` (nftables).
 
@@ -18,10 +22,12 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-/// The bridge every namespace's veth is plugged into.
-pub const BRIDGE: &str = "jepsen-br0";
+/// The namespace holding the bridge every node's veth is plugged into.
+pub const HUB: &str = "jepsen-hub";
+/// The host's veth into the hub.
+pub const HOST_IF: &str = "jepsen-h0";
 /// The host's (clients') address on the bridge.
-pub const HOST_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+pub const HOST_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 254);
 
 /// Namespace of node `id` (1-based).
 pub fn ns_name(id: u64) -> String {
@@ -30,7 +36,7 @@ pub fn ns_name(id: u64) -> String {
 
 /// Address of node `id` (1-based, at most 250).
 pub fn node_addr(id: u64) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, u8::try_from(id).unwrap_or(250))
+    Ipv4Addr::new(198, 51, 100, u8::try_from(id).unwrap_or(250))
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<()> {
@@ -74,29 +80,39 @@ impl Net {
             bail!("network namespaces need root: run as root (CI does)");
         }
         cleanup(nodes.max(9));
+        // The subnet must be unused here: only the default route may cover it.
+        let probe = Command::new("ip").args(["-4", "route", "get", &node_addr(1).to_string()]).output()?;
+        let route = String::from_utf8_lossy(&probe.stdout);
+        if !route.contains(" via ") {
+            bail!("{} is on a local link of this machine ({}); jepsen needs 198.51.100.0/24 unused", node_addr(1), route.trim());
+        }
         let mut net = Net { nodes, up: true };
         net.create().inspect_err(|_| net.teardown())?;
         Ok(net)
     }
 
     fn create(&mut self) -> Result<()> {
-        run("ip", &["link", "add", BRIDGE, "type", "bridge"])?;
-        run("ip", &["addr", "add", &format!("{HOST_ADDR}/24"), "dev", BRIDGE])?;
-        run("ip", &["link", "set", BRIDGE, "up"])?;
+        let in_ns = |ns: &str, args: &[&str]| {
+            let mut all = vec!["netns", "exec", ns];
+            all.extend_from_slice(args);
+            run("ip", &all)
+        };
+        run("ip", &["netns", "add", HUB])?;
+        in_ns(HUB, &["ip", "link", "add", "br0", "type", "bridge"])?;
+        in_ns(HUB, &["ip", "link", "set", "br0", "up"])?;
+        run("ip", &["link", "add", HOST_IF, "type", "veth", "peer", "name", "hv", "netns", HUB])?;
+        in_ns(HUB, &["ip", "link", "set", "hv", "master", "br0", "up"])?;
+        run("ip", &["addr", "add", &format!("{HOST_ADDR}/24"), "dev", HOST_IF])?;
+        run("ip", &["link", "set", HOST_IF, "up"])?;
         for id in 1..=self.nodes {
             let ns = ns_name(id);
-            let host_if = format!("jv-n{id}");
+            let hub_if = format!("jv-n{id}");
             run("ip", &["netns", "add", &ns])?;
-            run("ip", &["link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
-            run("ip", &["link", "set", &host_if, "master", BRIDGE, "up"])?;
-            let exec = |args: &[&str]| {
-                let mut all = vec!["netns", "exec", &ns];
-                all.extend_from_slice(args);
-                run("ip", &all)
-            };
-            exec(&["ip", "addr", "add", &format!("{}/24", node_addr(id)), "dev", "eth0"])?;
-            exec(&["ip", "link", "set", "eth0", "up"])?;
-            exec(&["ip", "link", "set", "lo", "up"])?;
+            in_ns(HUB, &["ip", "link", "add", &hub_if, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
+            in_ns(HUB, &["ip", "link", "set", &hub_if, "master", "br0", "up"])?;
+            in_ns(&ns, &["ip", "addr", "add", &format!("{}/24", node_addr(id)), "dev", "eth0"])?;
+            in_ns(&ns, &["ip", "link", "set", "eth0", "up"])?;
+            in_ns(&ns, &["ip", "link", "set", "lo", "up"])?;
             self.isolate_from(id, &BTreeSet::new())?;
         }
         Ok(())
@@ -117,8 +133,8 @@ impl Net {
         };
         let script = format!(
             "table inet jepsen\ndelete table inet jepsen\ntable inet jepsen {{\n\
-             chain input {{ type filter hook input priority 0; policy accept; {} }}\n\
-             chain output {{ type filter hook output priority 0; policy accept; {} }}\n}}\n",
+             chain input {{\ntype filter hook input priority 0; policy accept;\n{}\n}}\n\
+             chain output {{\ntype filter hook output priority 0; policy accept;\n{}\n}}\n}}\n",
             rules.0, rules.1
         );
         nft_script(&ns_name(id), &script)
@@ -159,14 +175,15 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
 }
 
-/// Remove namespaces `jepsen-n1..=max` and the bridge, ignoring what does not exist.
+/// Remove namespaces `jepsen-n1..=max` and the hub (which takes the veths with it),
+/// ignoring what does not exist.
 fn cleanup(max: u64) {
+    let quiet = |args: &[&str]| {
+        let _ = Command::new("ip").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
     for id in 1..=max {
-        let _ = Command::new("ip").args(["netns", "del", &ns_name(id)]).stderr(Stdio::null()).status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &format!("jv-n{id}")])
-            .stderr(Stdio::null())
-            .status();
+        quiet(&["netns", "del", &ns_name(id)]);
     }
-    let _ = Command::new("ip").args(["link", "del", BRIDGE]).stderr(Stdio::null()).status();
+    quiet(&["netns", "del", HUB]);
+    quiet(&["link", "del", HOST_IF]);
 }

@@ -170,7 +170,9 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     tracing::info!("workload done; waiting for the cluster to recover");
     let recovered = cluster.wait_ready(Duration::from_secs(60)).await;
     let final_read = if opts.set_clients > 0 {
-        workload::final_set_read(&setup, &rec, workers * 1000 + 1, Instant::now() + Duration::from_secs(60)).await
+        let profiles = ids.iter().map(|id| cluster.profile(*id)).collect::<Result<Vec<_>>>()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        workload::final_set_read(&profiles, &rec, workers * 1000 + 1, deadline).await
     } else {
         true
     };

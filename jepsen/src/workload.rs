@@ -29,11 +29,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use raft_xmpp_transport::RequestError;
 use root_node::client::{Client, ClientError};
+use root_node::profile::Profile;
 
 use crate::history::{Event, EventType, Op};
 
 /// How long one client operation may take before it is `info`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after an operation that did not succeed (a refused connection fails at once).
+pub const BACKOFF: Duration = Duration::from_millis(100);
 /// The Exchange that owns the set workload's Clouds.
 pub const SET_OWNER: &str = "set.jepsen.lan";
 
@@ -212,6 +215,9 @@ pub async fn register_client(
         if outcome == EventType::Info {
             process += workers;
         }
+        if outcome != EventType::Ok {
+            tokio::time::sleep(BACKOFF).await;
+        }
     }
     client
 }
@@ -237,16 +243,26 @@ pub async fn set_client(client: Client, rec: Recorder, worker: u64, workers: u64
         if kind == EventType::Info {
             process += workers;
         }
+        if kind != EventType::Ok {
+            tokio::time::sleep(BACKOFF).await;
+        }
     }
     client
 }
 
 /// The set workload's final read: every page of the Clouds named `s-…`, linearizable, retried
-/// (a read has no effect) until `deadline`.
-pub async fn final_set_read(client: &Client, rec: &Recorder, process: u64, deadline: Instant) -> bool {
+/// (a read has no effect) with a fresh client to each node in turn until `deadline`.
+pub async fn final_set_read(profiles: &[Profile], rec: &Recorder, process: u64, deadline: Instant) -> bool {
     rec.record(process, EventType::Invoke, Op::ReadSet { elements: None });
-    while Instant::now() < deadline {
-        if let Some(elements) = read_all(client).await {
+    let mut attempt = 0usize;
+    while Instant::now() < deadline && !profiles.is_empty() {
+        let profile = &profiles[attempt % profiles.len()];
+        attempt += 1;
+        let Ok(client) = Client::connect(profile) else { continue };
+        let read = read_all(&client).await;
+        client.close().await;
+        if let Some(elements) = read {
+            tracing::info!(node = %profile.root_domain, elements = elements.len(), "final set read");
             rec.record(process, EventType::Ok, Op::ReadSet { elements: Some(elements) });
             return true;
         }
@@ -268,11 +284,15 @@ async fn read_all(client: &Client) -> Option<Vec<String>> {
             consistency: Consistency::Linearizable,
             ..Default::default()
         });
-        match client.request_once(&req, OP_TIMEOUT).await.ok()? {
+        let page = client.request_once(&req, OP_TIMEOUT).await;
+        if let Err(e) = &page {
+            tracing::warn!(error = %e, "final set read page");
+        }
+        match page.ok()? {
             Some(RegistryResult::SearchResults(page)) => {
                 out.extend(page.hits.iter().filter_map(|h| match h {
                     SearchHit::Cloud(c) => Some(c.id.clone()),
-                    SearchHit::Exchange(_) => None,
+                    _ => None,
                 }));
                 match page.next {
                     Some(next) => after = Some(next),
