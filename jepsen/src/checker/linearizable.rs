@@ -159,17 +159,23 @@ fn closed(ops: &[Operation]) -> bool {
 /// [`closed`]; when the whole history is not closed, closure is not required).
 fn shrink(mut ops: Vec<Operation>, budget: u64) -> Vec<Operation> {
     let need_closed = closed(&ops);
-    let mut i = 0;
-    while i < ops.len() {
-        let mut candidate = ops.clone();
-        candidate.remove(i);
-        if (!need_closed || closed(&candidate)) && search(&candidate, budget) == Some(false) {
-            ops = candidate;
-        } else {
-            i += 1;
+    // Latest first: an operation is removed before the writes it depends on are tried, so a
+    // chain of CAS drops in one pass; repeat until nothing more can go.
+    loop {
+        let before = ops.len();
+        let mut i = ops.len();
+        while i > 0 {
+            i -= 1;
+            let mut candidate = ops.clone();
+            candidate.remove(i);
+            if (!need_closed || closed(&candidate)) && search(&candidate, budget) == Some(false) {
+                ops = candidate;
+            }
+        }
+        if ops.len() == before {
+            return ops;
         }
     }
-    ops
 }
 
 /// Wing–Gong with memoization. `Some(linearizable)`, or `None` when over budget.
