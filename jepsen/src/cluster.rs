@@ -22,8 +22,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::netns::{node_addr, ns_name};
 
-/// The administrator domain clients act as (it may write every record).
-pub const ADMIN: &str = "admin.consortium.lan";
+/// The domain of client `name`. Every client has its own: a root node answers a domain over
+/// one of its streams, so two clients sharing a domain and a node would get each other's answers.
+/// All are consortium administrators (they may write every record).
+pub fn client_domain(name: &str) -> String {
+    format!("{name}.clients.jepsen.lan")
+}
 /// S2S (STARTTLS) port of every node inside its namespace.
 pub const S2S_PORT: u16 = 5269;
 /// Admin HTTP port of every node inside its namespace.
@@ -49,15 +53,25 @@ pub struct Cluster {
     binary: PathBuf,
     unsafe_stale_reads: bool,
     nodes: BTreeMap<u64, NodeProc>,
-    admin_profile: RawProfile,
+    clients: BTreeMap<String, RawProfile>,
     dir: PathBuf,
 }
 
 impl Cluster {
-    /// Write certificates and configs for `n` nodes under `dir` and start every node.
-    pub fn start(dir: &Path, n: u64, binary: &Path, unsafe_stale_reads: bool) -> Result<Cluster> {
+    /// Write certificates and configs for `n` nodes and the named clients under `dir`, and
+    /// start every node.
+    pub fn start(
+        dir: &Path,
+        n: u64,
+        binary: &Path,
+        unsafe_stale_reads: bool,
+        client_names: &[String],
+    ) -> Result<Cluster> {
         if !binary.exists() {
-            bail!("{}: no icroot binary there (build it: cargo build -p root-node --bin icroot)", binary.display());
+            bail!(
+                "{}: no icroot binary there (build it: cargo build -p root-node --bin icroot)",
+                binary.display()
+            );
         }
         let pki = dir.join("pki");
         std::fs::create_dir_all(&pki)?;
@@ -84,7 +98,7 @@ impl Cluster {
                 domain: node_domain(id),
                 cluster_name: "jepsen".into(),
                 data_dir: node_dir.join("data"),
-                admin_domains: vec![ADMIN.into()],
+                admin_domains: client_names.iter().map(|c| client_domain(c)).collect(),
                 listen: RawListen {
                     starttls: vec![(node_addr(id), S2S_PORT).into()],
                     direct_tls: Vec::new(),
@@ -101,23 +115,23 @@ impl Cluster {
             root_node::NodeConfig::load(&config)?;
             nodes.insert(id, NodeProc { config, log: node_dir.join("node.log"), child: None, paused: false });
         }
-        let (cert, key) = issue(ADMIN)?;
-        let admin_profile = RawProfile {
-            domain: ADMIN.into(),
-            cert,
-            key,
-            ca: ca_path,
-            root_domain: node_domain(1),
-            root_address: None,
-            nameservers: Vec::new(),
-        };
-        let mut cluster = Cluster {
-            binary: binary.to_owned(),
-            unsafe_stale_reads,
-            nodes,
-            admin_profile,
-            dir: dir.to_owned(),
-        };
+        let mut clients = BTreeMap::new();
+        for name in client_names {
+            let domain = client_domain(name);
+            let (cert, key) = issue(&domain)?;
+            let raw = RawProfile {
+                domain,
+                cert,
+                key,
+                ca: ca_path.clone(),
+                root_domain: node_domain(1),
+                root_address: None,
+                nameservers: Vec::new(),
+            };
+            clients.insert(name.clone(), raw);
+        }
+        let mut cluster =
+            Cluster { binary: binary.to_owned(), unsafe_stale_reads, nodes, clients, dir: dir.to_owned() };
         for id in 1..=n {
             cluster.spawn(id)?;
         }
@@ -134,9 +148,9 @@ impl Cluster {
         &self.dir
     }
 
-    /// A client profile (as the administrator) talking to node `id`.
-    pub fn profile(&self, id: u64) -> Result<Profile> {
-        let mut raw = self.admin_profile.clone();
+    /// The profile of client `name` (one given to [`Cluster::start`]) talking to node `id`.
+    pub fn profile(&self, name: &str, id: u64) -> Result<Profile> {
+        let mut raw = self.clients.get(name).with_context(|| format!("no client {name}"))?.clone();
         raw.root_domain = node_domain(id);
         raw.root_address = Some(format!("{}:{S2S_PORT}", node_addr(id)));
         Ok(Profile::from_raw(raw, &self.dir)?)

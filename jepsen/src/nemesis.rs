@@ -135,7 +135,9 @@ pub fn schedule(seed: u64, ids: &[u64], kinds: &[NemesisKind], time: Duration) -
                 }
             },
             NemesisKind::Kill if rng.gen_bool(0.4) => Fault::Kill { target: Target::Leader },
-            NemesisKind::Kill => Fault::Kill { target: Target::Nodes(random_minority(&mut rng, ids, minority)) },
+            NemesisKind::Kill => {
+                Fault::Kill { target: Target::Nodes(random_minority(&mut rng, ids, minority)) }
+            }
             NemesisKind::Pause if rng.gen_bool(0.4) => Fault::Pause { target: Target::Leader },
             NemesisKind::Pause => {
                 Fault::Pause { target: Target::Nodes(random_minority(&mut rng, ids, minority)) }
@@ -202,7 +204,9 @@ mod tests {
         assert!(a.len() >= 5, "{a:?}");
         for p in &a {
             assert!(p.at + p.duration <= Duration::from_secs(117), "{p:?}");
-            if let Fault::Kill { target: Target::Nodes(n) } | Fault::Pause { target: Target::Nodes(n) } = &p.fault {
+            if let Fault::Kill { target: Target::Nodes(n) } | Fault::Pause { target: Target::Nodes(n) } =
+                &p.fault
+            {
                 assert!(!n.is_empty() && n.len() <= 2, "never a majority: {p:?}");
             }
         }

@@ -84,7 +84,11 @@ impl Net {
         let probe = Command::new("ip").args(["-4", "route", "get", &node_addr(1).to_string()]).output()?;
         let route = String::from_utf8_lossy(&probe.stdout);
         if !route.contains(" via ") {
-            bail!("{} is on a local link of this machine ({}); jepsen needs 198.51.100.0/24 unused", node_addr(1), route.trim());
+            bail!(
+                "{} is on a local link of this machine ({}); jepsen needs 198.51.100.0/24 unused",
+                node_addr(1),
+                route.trim()
+            );
         }
         let mut net = Net { nodes, up: true };
         net.create().inspect_err(|_| net.teardown())?;
@@ -108,7 +112,10 @@ impl Net {
             let ns = ns_name(id);
             let hub_if = format!("jv-n{id}");
             run("ip", &["netns", "add", &ns])?;
-            in_ns(HUB, &["ip", "link", "add", &hub_if, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
+            in_ns(
+                HUB,
+                &["ip", "link", "add", &hub_if, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            )?;
             in_ns(HUB, &["ip", "link", "set", &hub_if, "master", "br0", "up"])?;
             in_ns(&ns, &["ip", "addr", "add", &format!("{}/24", node_addr(id)), "dev", "eth0"])?;
             in_ns(&ns, &["ip", "link", "set", "eth0", "up"])?;

@@ -16,10 +16,8 @@ use plotters::style::FontStyle;
 use crate::history::{Event, EventType};
 
 /// Where the font is looked for.
-pub const FONTS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
+pub const FONTS: &[&str] =
+    &["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf"];
 
 /// A shaded interval, seconds since the start, with its label.
 #[derive(Clone, Debug)]
@@ -69,10 +67,15 @@ fn color(kind: EventType) -> RGBColor {
     }
 }
 
-const KINDS: [(EventType, &str); 3] = [(EventType::Ok, "ok"), (EventType::Fail, "fail"), (EventType::Info, "info")];
+const KINDS: [(EventType, &str); 3] =
+    [(EventType::Ok, "ok"), (EventType::Fail, "fail"), (EventType::Info, "info")];
 
 fn shade<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     windows: &[Window],
     y_max: f64,
 ) -> Result<()>
@@ -88,7 +91,10 @@ where
             RGBColor(190, 190, 255)
         };
         chart
-            .draw_series(std::iter::once(Rectangle::new([(w.from, 0.0), (w.to, y_max)], fill.mix(0.45).filled())))
+            .draw_series(std::iter::once(Rectangle::new(
+                [(w.from, 0.0), (w.to, y_max)],
+                fill.mix(0.45).filled(),
+            )))
             .map_err(|e| anyhow!("{e}"))?;
         chart
             .draw_series(std::iter::once(Text::new(
@@ -120,7 +126,9 @@ pub fn latency_png(path: &Path, history: &[Event], windows: &[Window], seconds: 
     for (kind, name) in KINDS {
         let c = color(kind);
         chart
-            .draw_series(points.iter().filter(|p| p.2 == kind).map(|p| Circle::new((p.0, p.1), 2, c.filled())))
+            .draw_series(
+                points.iter().filter(|p| p.2 == kind).map(|p| Circle::new((p.0, p.1), 2, c.filled())),
+            )
             .map_err(|e| anyhow!("{e}"))?
             .label(name)
             .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));

@@ -79,14 +79,19 @@ pub fn write(
     let mut out = std::io::BufWriter::new(std::fs::File::create(file("history.jsonl"))?);
     write_jsonl(&mut out, history)?;
     drop(out);
-    std::fs::write(file("nemesis.json"), serde_json::to_string_pretty(&json!({"plan": plan, "applied": applied}))?)?;
+    std::fs::write(
+        file("nemesis.json"),
+        serde_json::to_string_pretty(&json!({"plan": plan, "applied": applied}))?,
+    )?;
 
     let register = check_registers(history);
     let set = check_set(history);
     let count = |k: EventType| history.iter().filter(|e| e.kind == k).count();
     let counts = [count(EventType::Ok), count(EventType::Fail), count(EventType::Info)];
     let needs_set = opts.set_clients > 0;
-    let verdict = if !register.anomalies.is_empty() || (needs_set && (!set.lost.is_empty() || !set.unexpected.is_empty())) {
+    let verdict = if !register.anomalies.is_empty()
+        || (needs_set && (!set.lost.is_empty() || !set.unexpected.is_empty()))
+    {
         Verdict::Invalid
     } else if !register.unknown.is_empty()
         || (needs_set && !final_read)

@@ -8,6 +8,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -47,21 +48,45 @@ pub struct TestOptions {
     pub unsafe_stale_reads: bool,
 }
 
-/// Ask every node who leads; the answer most nodes give (or a seeded random node).
-async fn find_leader(status: &[(u64, Client)], rng: &mut StdRng) -> u64 {
-    let mut votes: std::collections::BTreeMap<u64, usize> = Default::default();
+/// Ask every node (concurrently, 1 s each) who leads; the answer most nodes give, else a seeded
+/// random node.
+async fn find_leader(status: &[(u64, Arc<Client>)], rng: &mut StdRng) -> u64 {
+    let mut asks = tokio::task::JoinSet::new();
     for (_, c) in status {
-        let req = RegistryRequest::ClusterStatus(ClusterStatusRequest);
-        if let Ok(Some(RegistryResult::Cluster(s))) = c.request_once(&req, Duration::from_secs(2)).await {
-            if let Some(l) = s.leader {
-                *votes.entry(l).or_default() += 1;
+        let c = Arc::clone(c);
+        asks.spawn(async move {
+            let req = RegistryRequest::ClusterStatus(ClusterStatusRequest);
+            match c.request_once(&req, Duration::from_secs(1)).await {
+                Ok(Some(RegistryResult::Cluster(s))) => s.leader,
+                _ => None,
             }
+        });
+    }
+    let mut votes: std::collections::BTreeMap<u64, usize> = Default::default();
+    while let Some(answer) = asks.join_next().await {
+        if let Ok(Some(l)) = answer {
+            *votes.entry(l).or_default() += 1;
         }
     }
     match votes.into_iter().max_by_key(|(_, n)| *n) {
         Some((l, _)) => l,
         None => status[rng.gen_range(0..status.len())].0,
     }
+}
+
+/// Open every status client's stream before the clock starts (a first request opens it).
+async fn warm_up(status: &[(u64, Arc<Client>)]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (id, c) in status {
+        let req = RegistryRequest::ClusterStatus(ClusterStatusRequest);
+        while let Err(e) = c.request_once(&req, Duration::from_secs(2)).await {
+            if Instant::now() > deadline {
+                anyhow::bail!("node {id} does not answer cluster-status: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }
 
 fn targets(t: &Target, leader: u64) -> Vec<u64> {
@@ -115,25 +140,33 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     tracing::info!(dir = %run_dir.display(), "run folder");
     let mut net = Net::setup(opts.nodes)?;
-    let mut cluster = Cluster::start(&run_dir, opts.nodes, &opts.binary, opts.unsafe_stale_reads)?;
+    let workers = opts.clients + opts.set_clients;
+    let ids: Vec<u64> = (1..=opts.nodes).collect();
+    let mut names: Vec<String> = vec!["setup".into()];
+    names.extend((1..=workers).map(|w| format!("w{w}")));
+    names.extend(ids.iter().map(|id| format!("status{id}")));
+    names.extend(ids.iter().map(|id| format!("final{id}")));
+    let mut cluster = Cluster::start(&run_dir, opts.nodes, &opts.binary, opts.unsafe_stale_reads, &names)?;
     cluster.wait_ready(Duration::from_secs(90)).await?;
     tracing::info!("cluster ready");
-    let ids = cluster.ids();
     let plan = nemesis::schedule(opts.seed, &ids, &opts.nemesis, opts.time);
     let rec = Recorder::new();
-    let setup = Client::connect(&cluster.profile(ids[0])?)?;
+    let setup = Client::connect(&cluster.profile("setup", ids[0])?)?;
     workload::setup(&setup, &rec, opts.keys).await?;
-    let status: Vec<(u64, Client)> =
-        ids.iter().map(|id| Ok((*id, Client::connect(&cluster.profile(*id)?)?))).collect::<Result<_>>()?;
+    let status: Vec<(u64, Arc<Client>)> = ids
+        .iter()
+        .map(|id| Ok((*id, Arc::new(Client::connect(&cluster.profile(&format!("status{id}"), *id)?)?))))
+        .collect::<Result<_>>()?;
+
+    warm_up(&status).await?;
 
     // Clients.
-    let workers = opts.clients + opts.set_clients;
     let start = Instant::now();
     let until = start + opts.time;
     let mut tasks = Vec::new();
     for w in 1..=workers {
         let node = ids[((w - 1) % ids.len() as u64) as usize];
-        let client = Client::connect(&cluster.profile(node)?)?;
+        let client = Client::connect(&cluster.profile(&format!("w{w}"), node)?)?;
         let rec = rec.clone();
         tasks.push(if w <= opts.clients {
             tokio::spawn(workload::register_client(client, rec, w, workers, opts.keys, opts.seed, until))
@@ -148,13 +181,17 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     let mut crashes = Vec::new();
     for p in &plan {
         let Planned { at, duration, fault } = p;
+        if start + *at >= until {
+            break;
+        }
         tokio::time::sleep_until((start + *at).into()).await;
         crashes.extend(cluster.crashed());
         let leader = find_leader(&status, &mut rng).await;
         let from = rec.now_ns() as f64 / 1e9;
         let what = inject(&net, &mut cluster, fault, leader)?;
         tracing::info!(%what, "nemesis start");
-        tokio::time::sleep_until((start + *at + *duration).into()).await;
+        // The window lasts its planned duration from the moment the fault is in place.
+        tokio::time::sleep_until((Instant::now() + *duration).min(until).into()).await;
         heal(&net, &mut cluster)?;
         let to = rec.now_ns() as f64 / 1e9;
         tracing::info!(%what, "nemesis healed");
@@ -170,14 +207,17 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     tracing::info!("workload done; waiting for the cluster to recover");
     let recovered = cluster.wait_ready(Duration::from_secs(60)).await;
     let final_read = if opts.set_clients > 0 {
-        let profiles = ids.iter().map(|id| cluster.profile(*id)).collect::<Result<Vec<_>>>()?;
+        let profiles =
+            ids.iter().map(|id| cluster.profile(&format!("final{id}"), *id)).collect::<Result<Vec<_>>>()?;
         let deadline = Instant::now() + Duration::from_secs(60);
         workload::final_set_read(&profiles, &rec, workers * 1000 + 1, deadline).await
     } else {
         true
     };
     let end = rec.now_ns() as f64 / 1e9;
-    for c in clients.into_iter().chain([setup]).chain(status.into_iter().map(|(_, c)| c)) {
+    for c in
+        clients.into_iter().chain([setup]).chain(status.into_iter().filter_map(|(_, c)| Arc::into_inner(c)))
+    {
         c.close().await;
     }
     cluster.stop();

@@ -25,9 +25,9 @@ use proto::stanza::registry::{
     bounds, CloudSpec, Consistency, ExchangeSpec, GetExchange, RecordKind, RegisterCloud, RegisterExchange,
     RegistryError, RegistryRequest, RegistryResult, Search, SearchHit, UpdateExchange,
 };
+use raft_xmpp_transport::RequestError;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use raft_xmpp_transport::RequestError;
 use root_node::client::{Client, ClientError};
 use root_node::profile::Profile;
 
@@ -35,8 +35,12 @@ use crate::history::{Event, EventType, Op};
 
 /// How long one client operation may take before it is `info`.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Pause after an operation that did not succeed (a refused connection fails at once).
+/// Pause after an operation that failed (a refused connection fails at once).
 pub const BACKOFF: Duration = Duration::from_millis(100);
+/// Pause after an operation with unknown outcome. Every `info` write stays concurrent with the
+/// rest of the history in the linearizability search, so a client that keeps getting them
+/// (its node forwards to a dead leader) slows down rather than multiply them.
+pub const INFO_BACKOFF: Duration = Duration::from_secs(1);
 /// The Exchange that owns the set workload's Clouds.
 pub const SET_OWNER: &str = "set.jepsen.lan";
 
@@ -122,7 +126,8 @@ fn value_of(r: &Option<RegistryResult>) -> Option<(Option<String>, u64)> {
 /// Create the register keys (value `init`) and the set owner before the clients start; recorded
 /// as writes of process 0.
 pub async fn setup(client: &Client, rec: &Recorder, keys: usize) -> anyhow::Result<()> {
-    let mut targets: Vec<(String, Option<String>)> = (0..keys).map(|j| (key(j), Some("init".into()))).collect();
+    let mut targets: Vec<(String, Option<String>)> =
+        (0..keys).map(|j| (key(j), Some("init".into()))).collect();
     targets.push((SET_OWNER.into(), None));
     for (domain, value) in targets {
         let req = RegistryRequest::RegisterExchange(RegisterExchange {
@@ -212,14 +217,20 @@ pub async fn register_client(
             rec.record(process, kind, op);
             kind
         };
+        pause_after(outcome).await;
         if outcome == EventType::Info {
             process += workers;
         }
-        if outcome != EventType::Ok {
-            tokio::time::sleep(BACKOFF).await;
-        }
     }
     client
+}
+
+async fn pause_after(outcome: EventType) {
+    match outcome {
+        EventType::Fail => tokio::time::sleep(BACKOFF).await,
+        EventType::Info => tokio::time::sleep(INFO_BACKOFF).await,
+        _ => {}
+    }
 }
 
 /// One set client: registers Clouds with unique ids until `until`.
@@ -240,11 +251,9 @@ pub async fn set_client(client: Client, rec: Recorder, worker: u64, workers: u64
             Err(e) => write_outcome(&e),
         };
         rec.record(process, kind, Op::Add { element: id });
+        pause_after(kind).await;
         if kind == EventType::Info {
             process += workers;
-        }
-        if kind != EventType::Ok {
-            tokio::time::sleep(BACKOFF).await;
         }
     }
     client

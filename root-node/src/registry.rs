@@ -89,7 +89,9 @@ fn unsafe_stale_reads() -> bool {
     *ON.get_or_init(|| {
         let on = std::env::var("ICROOT_UNSAFE_STALE_READS").is_ok_and(|v| v == "1");
         if on {
-            tracing::warn!("ICROOT_UNSAFE_STALE_READS=1: linearizable reads are NOT linearizable (test only)");
+            tracing::warn!(
+                "ICROOT_UNSAFE_STALE_READS=1: linearizable reads are NOT linearizable (test only)"
+            );
         }
         on
     })
