@@ -187,3 +187,33 @@ pub fn throughput_png(path: &Path, history: &[Event], windows: &[Window], second
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Op;
+
+    #[test]
+    fn plots_render_as_png_with_windows() {
+        let mut history = Vec::new();
+        for i in 0..200u64 {
+            let op = Op::Read { key: "k".into(), value: None };
+            history.push(Event { process: i % 4, kind: EventType::Invoke, op: op.clone(), time_ns: i * 50_000_000 });
+            let kind = [EventType::Ok, EventType::Fail, EventType::Info][(i % 3) as usize];
+            history.push(Event { process: i % 4, kind, op, time_ns: i * 50_000_000 + 20_000_000 });
+        }
+        let lat = latencies(&history);
+        assert_eq!(lat.len(), 200);
+        assert!((lat[0].1 - 20.0).abs() < 1e-9, "{:?}", lat[0]);
+        let dir = std::env::temp_dir().join(format!("jepsen-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let windows = [Window { from: 2.0, to: 4.0, label: "partition ring".into() }];
+        latency_png(&dir.join("l.png"), &history, &windows, 10.0).unwrap();
+        throughput_png(&dir.join("t.png"), &history, &windows, 10.0).unwrap();
+        for f in ["l.png", "t.png"] {
+            let bytes = std::fs::read(dir.join(f)).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000, "{f}: {} bytes", bytes.len());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

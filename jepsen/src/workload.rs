@@ -313,3 +313,44 @@ async fn read_all(client: &Client) -> Option<Vec<String>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(error: RegistryError) -> ClientError {
+        ClientError::Refused { condition: "x".into(), error }
+    }
+
+    #[test]
+    fn only_certain_refusals_and_unsent_requests_are_failures() {
+        let mismatch = refused(RegistryError::RevisionMismatch { expected: 1, actual: 2 });
+        assert_eq!(write_outcome(&mismatch), EventType::Fail);
+        assert_eq!(write_outcome(&refused(RegistryError::NotAdmin)), EventType::Fail);
+        let unsent = ClientError::Transport(RequestError::Unreachable("refused".into()));
+        assert_eq!(write_outcome(&unsent), EventType::Fail);
+        // The write may have been committed: a timeout, a broken stream, no quorum (the leader's
+        // own deadline), a forward whose answer was lost.
+        for e in [
+            ClientError::Transport(RequestError::Timeout(OP_TIMEOUT)),
+            ClientError::Transport(RequestError::Network("reset".into())),
+            refused(RegistryError::NoQuorum),
+            refused(RegistryError::NotLeader { leader: None }),
+        ] {
+            assert_eq!(write_outcome(&e), EventType::Info, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_record_gives_the_register_value_and_revision() {
+        let record = proto::stanza::registry::ExchangeRecord {
+            domain: key(0),
+            spec: spec(Some("3-7")),
+            lease_expires_ms: 0,
+            created_revision: 2,
+            modified_revision: 9,
+        };
+        assert_eq!(value_of(&Some(RegistryResult::Exchange(record))), Some((Some("3-7".into()), 9)));
+        assert_eq!(value_of(&None), None);
+    }
+}
