@@ -26,6 +26,8 @@ pub enum NemesisKind {
     Kill,
     /// SIGSTOP then SIGCONT.
     Pause,
+    /// Remove a member from the Raft cluster, then add it back (learner, then voter).
+    Member,
 }
 
 impl std::str::FromStr for NemesisKind {
@@ -35,7 +37,8 @@ impl std::str::FromStr for NemesisKind {
             "partition" => Ok(NemesisKind::Partition),
             "kill" => Ok(NemesisKind::Kill),
             "pause" => Ok(NemesisKind::Pause),
-            other => Err(format!("unknown nemesis `{other}` (partition, kill, pause)")),
+            "member" => Ok(NemesisKind::Member),
+            other => Err(format!("unknown nemesis `{other}` (partition, kill, pause, member)")),
         }
     }
 }
@@ -78,6 +81,11 @@ pub enum Fault {
     /// SIGSTOP these nodes; SIGCONT when the window ends.
     Pause {
         /// Whom.
+        target: Target,
+    },
+    /// Remove this member (its process keeps running); add it back when the window ends.
+    RemoveMember {
+        /// Whom (one node).
         target: Target,
     },
 }
@@ -139,6 +147,10 @@ pub fn schedule(seed: u64, ids: &[u64], kinds: &[NemesisKind], time: Duration) -
                 Fault::Kill { target: Target::Nodes(random_minority(&mut rng, ids, minority)) }
             }
             NemesisKind::Pause if rng.gen_bool(0.4) => Fault::Pause { target: Target::Leader },
+            NemesisKind::Member if rng.gen_bool(0.4) => Fault::RemoveMember { target: Target::Leader },
+            NemesisKind::Member => {
+                Fault::RemoveMember { target: Target::Nodes(vec![ids[rng.gen_range(0..ids.len())]]) }
+            }
             NemesisKind::Pause => {
                 Fault::Pause { target: Target::Nodes(random_minority(&mut rng, ids, minority)) }
             }
@@ -197,7 +209,7 @@ mod tests {
     #[test]
     fn a_seed_reproduces_the_schedule_and_another_changes_it() {
         let ids = [1, 2, 3, 4, 5];
-        let kinds = [NemesisKind::Partition, NemesisKind::Kill, NemesisKind::Pause];
+        let kinds = [NemesisKind::Partition, NemesisKind::Kill, NemesisKind::Pause, NemesisKind::Member];
         let a = schedule(42, &ids, &kinds, Duration::from_secs(120));
         assert_eq!(a, schedule(42, &ids, &kinds, Duration::from_secs(120)));
         assert_ne!(a, schedule(43, &ids, &kinds, Duration::from_secs(120)));

@@ -79,6 +79,7 @@ impl Net {
         if !is_root() {
             bail!("network namespaces need root: run as root (CI does)");
         }
+        take_lock()?;
         cleanup(nodes.max(9));
         // The subnet must be unused here: only the default route may cover it.
         let probe = Command::new("ip").args(["-4", "route", "get", &node_addr(1).to_string()]).output()?;
@@ -167,6 +168,7 @@ impl Net {
     pub fn teardown(&mut self) {
         if self.up {
             cleanup(self.nodes);
+            let _ = std::fs::remove_file(LOCK);
             self.up = false;
         }
     }
@@ -176,6 +178,21 @@ impl Drop for Net {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// Holds the pid of the run that owns the test network (names and addresses are fixed).
+const LOCK: &str = "/run/icroot-jepsen.pid";
+
+/// Refuse to start while another live run owns the network; take over a dead run's lock.
+fn take_lock() -> Result<()> {
+    if let Ok(pid) = std::fs::read_to_string(LOCK) {
+        let pid = pid.trim();
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "jepsen");
+        if alive && pid != std::process::id().to_string() {
+            bail!("another jepsen run (pid {pid}) is using the test network; one run at a time per machine");
+        }
+    }
+    std::fs::write(LOCK, std::process::id().to_string()).with_context(|| format!("writing {LOCK}"))
 }
 
 fn is_root() -> bool {

@@ -87,6 +87,8 @@ where
             RGBColor(255, 220, 120)
         } else if w.label.starts_with("kill") {
             RGBColor(255, 170, 170)
+        } else if w.label.starts_with("remove") {
+            RGBColor(160, 220, 160)
         } else {
             RGBColor(190, 190, 255)
         };
@@ -198,7 +200,12 @@ mod tests {
         let mut history = Vec::new();
         for i in 0..200u64 {
             let op = Op::Read { key: "k".into(), value: None };
-            history.push(Event { process: i % 4, kind: EventType::Invoke, op: op.clone(), time_ns: i * 50_000_000 });
+            history.push(Event {
+                process: i % 4,
+                kind: EventType::Invoke,
+                op: op.clone(),
+                time_ns: i * 50_000_000,
+            });
             let kind = [EventType::Ok, EventType::Fail, EventType::Info][(i % 3) as usize];
             history.push(Event { process: i % 4, kind, op, time_ns: i * 50_000_000 + 20_000_000 });
         }
@@ -212,7 +219,11 @@ mod tests {
         throughput_png(&dir.join("t.png"), &history, &windows, 10.0).unwrap();
         for f in ["l.png", "t.png"] {
             let bytes = std::fs::read(dir.join(f)).unwrap();
-            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000, "{f}: {} bytes", bytes.len());
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+                "{f}: {} bytes",
+                bytes.len()
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

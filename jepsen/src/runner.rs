@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use proto::stanza::registry::{ClusterStatusRequest, RegistryRequest, RegistryResult};
+use proto::stanza::registry::{
+    AddLearner, ClusterStatusRequest, Promote, RegistryRequest, RegistryResult, RemoveMember,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use root_node::client::Client;
@@ -114,6 +116,7 @@ fn inject(net: &Net, cluster: &mut Cluster, fault: &Fault, leader: u64) -> Resul
             }
             format!("pause {t:?}")
         }
+        Fault::RemoveMember { .. } => anyhow::bail!("remove-member goes through the cluster API"),
         partition => {
             net.apply(&nemesis::grudge(partition, &ids, leader))?;
             match partition {
@@ -127,10 +130,50 @@ fn inject(net: &Net, cluster: &mut Cluster, fault: &Fault, leader: u64) -> Resul
     })
 }
 
-/// Undo every fault.
-fn heal(net: &Net, cluster: &mut Cluster) -> Result<()> {
+/// A membership request through any node that answers (the request is forwarded to the leader;
+/// `Client::request` retries while there is none).
+async fn membership(status: &[(u64, Arc<Client>)], avoid: u64, req: &RegistryRequest) -> Result<()> {
+    let mut last = None;
+    for (id, c) in status.iter().filter(|(id, _)| *id != avoid) {
+        match c.request(req).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(node = id, error = %e, "membership request");
+                last = Some(e);
+            }
+        }
+    }
+    Err(anyhow::anyhow!("membership change failed everywhere: {last:?}"))
+}
+
+/// Remove member `id` from the Raft cluster.
+async fn remove_member(status: &[(u64, Arc<Client>)], id: u64) -> Result<()> {
+    membership(status, id, &RegistryRequest::RemoveMember(RemoveMember { node_id: id })).await
+}
+
+/// Add `id` back: learner (waits until it caught up), then voter.
+async fn add_member(status: &[(u64, Arc<Client>)], id: u64) -> Result<()> {
+    let domain = crate::cluster::node_domain(id);
+    membership(status, id, &RegistryRequest::AddLearner(AddLearner { node_id: id, domain })).await?;
+    membership(status, id, &RegistryRequest::Promote(Promote { node_id: id })).await
+}
+
+/// Undo every fault: heal the network, restart and resume processes, re-add removed members.
+async fn heal(
+    net: &Net,
+    cluster: &mut Cluster,
+    status: &[(u64, Arc<Client>)],
+    removed: &mut Vec<u64>,
+) -> Result<()> {
     net.heal()?;
-    cluster.recover_all()
+    cluster.recover_all()?;
+    while let Some(id) = removed.pop() {
+        if let Err(e) = add_member(status, id).await {
+            removed.push(id);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Run one test; the report is written to the returned run folder.
@@ -178,6 +221,7 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     // Nemesis, in this task.
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1));
     let mut applied = Vec::new();
+    let mut removed = Vec::new();
     let mut crashes = Vec::new();
     for p in &plan {
         let Planned { at, duration, fault } = p;
@@ -188,17 +232,25 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
         crashes.extend(cluster.crashed());
         let leader = find_leader(&status, &mut rng).await;
         let from = rec.now_ns() as f64 / 1e9;
-        let what = inject(&net, &mut cluster, fault, leader)?;
+        let what = match fault {
+            Fault::RemoveMember { target } => {
+                let id = targets(target, leader)[0];
+                remove_member(&status, id).await?;
+                removed.push(id);
+                format!("remove member [{id}]")
+            }
+            _ => inject(&net, &mut cluster, fault, leader)?,
+        };
         tracing::info!(%what, "nemesis start");
         // The window lasts its planned duration from the moment the fault is in place.
         tokio::time::sleep_until((Instant::now() + *duration).min(until).into()).await;
-        heal(&net, &mut cluster)?;
+        heal(&net, &mut cluster, &status, &mut removed).await?;
         let to = rec.now_ns() as f64 / 1e9;
         tracing::info!(%what, "nemesis healed");
         applied.push(Applied { from, to, what });
     }
     tokio::time::sleep_until(until.into()).await;
-    heal(&net, &mut cluster)?;
+    heal(&net, &mut cluster, &status, &mut removed).await?;
     let mut clients = Vec::new();
     for t in tasks {
         clients.push(t.await?);
