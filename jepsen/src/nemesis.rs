@@ -216,6 +216,9 @@ mod tests {
         assert!(a.len() >= 5, "{a:?}");
         for p in &a {
             assert!(p.at + p.duration <= Duration::from_secs(117), "{p:?}");
+            if let Fault::RemoveMember { target: Target::Nodes(n) } = &p.fault {
+                assert_eq!(n.len(), 1, "{p:?}");
+            }
             if let Fault::Kill { target: Target::Nodes(n) } | Fault::Pause { target: Target::Nodes(n) } =
                 &p.fault
             {
