@@ -62,6 +62,11 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Expect::Valid)]
         expect: Expect,
     },
+    /// Redraw latency.png and throughput.png of a run folder from its history.jsonl and nemesis.json.
+    Plot {
+        /// The run folder.
+        dir: PathBuf,
+    },
     /// Check a recorded history.jsonl and print the checkers' reports.
     Check {
         /// The history file.
@@ -77,6 +82,29 @@ async fn terminated() {
         }
         Err(_) => std::future::pending().await,
     }
+}
+
+fn replot(dir: &std::path::Path) -> anyhow::Result<()> {
+    use jepsen::plot::{latency_png, throughput_png, Window};
+    let file = std::fs::File::open(dir.join("history.jsonl"))?;
+    let history = jepsen::history::read_jsonl(std::io::BufReader::new(file))?;
+    let nemesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("nemesis.json"))?)?;
+    let windows: Vec<Window> = nemesis["applied"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|w| Window {
+                    from: w["from"].as_f64().unwrap_or(0.0),
+                    to: w["to"].as_f64().unwrap_or(0.0),
+                    label: w["what"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let seconds = history.last().map_or(1.0, |e| e.time_ns as f64 / 1e9);
+    latency_png(&dir.join("latency.png"), &history, &windows, seconds)?;
+    throughput_png(&dir.join("throughput.png"), &history, &windows, seconds)
 }
 
 fn default_binary() -> PathBuf {
@@ -95,6 +123,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().cmd {
+        Cmd::Plot { dir } => match replot(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", dir.display());
+                ExitCode::from(2)
+            }
+        },
         Cmd::Check { history } => {
             let events = match std::fs::File::open(&history)
                 .map_err(anyhow::Error::from)

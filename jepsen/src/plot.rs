@@ -70,14 +70,10 @@ fn color(kind: EventType) -> RGBColor {
 const KINDS: [(EventType, &str); 3] =
     [(EventType::Ok, "ok"), (EventType::Fail, "fail"), (EventType::Info, "info")];
 
-fn shade<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     windows: &[Window],
-    y_max: f64,
+    (y_min, y_max): (f64, f64),
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -94,14 +90,14 @@ where
         };
         chart
             .draw_series(std::iter::once(Rectangle::new(
-                [(w.from, 0.0), (w.to, y_max)],
+                [(w.from, y_min), (w.to, y_max)],
                 fill.mix(0.45).filled(),
             )))
             .map_err(|e| anyhow!("{e}"))?;
         chart
             .draw_series(std::iter::once(Text::new(
                 w.label.clone(),
-                (w.from, y_max * 0.98),
+                (w.from, y_max * 0.9),
                 ("sans-serif", 12).into_font(),
             )))
             .map_err(|e| anyhow!("{e}"))?;
@@ -113,18 +109,19 @@ where
 pub fn latency_png(path: &Path, history: &[Event], windows: &[Window], seconds: f64) -> Result<()> {
     register_font()?;
     let points = latencies(history);
-    let y_max = points.iter().map(|p| p.1).fold(10.0, f64::max) * 1.1;
+    let y_max = points.iter().map(|p| p.1).fold(10.0, f64::max) * 2.0;
+    let y_min = 0.1;
     let root = BitMapBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("operation latency (ms) over time (s); shaded: nemesis", ("sans-serif", 20))
+        .caption("operation latency (ms, log scale) over time (s); shaded: nemesis", ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..seconds, 0.0..y_max)
+        .build_cartesian_2d(0.0..seconds, (y_min..y_max).log_scale())
         .map_err(|e| anyhow!("{e}"))?;
     chart.configure_mesh().x_desc("time (s)").y_desc("latency (ms)").draw().map_err(|e| anyhow!("{e}"))?;
-    shade(&mut chart, windows, y_max)?;
+    shade(&mut chart, windows, (y_min, y_max))?;
     for (kind, name) in KINDS {
         let c = color(kind);
         chart
@@ -170,7 +167,7 @@ pub fn throughput_png(path: &Path, history: &[Event], windows: &[Window], second
         .build_cartesian_2d(0.0..seconds, 0.0..y_max)
         .map_err(|e| anyhow!("{e}"))?;
     chart.configure_mesh().x_desc("time (s)").y_desc("ops / s").draw().map_err(|e| anyhow!("{e}"))?;
-    shade(&mut chart, windows, y_max)?;
+    shade(&mut chart, windows, (0.0, y_max))?;
     for (kind, name) in KINDS {
         let c = color(kind);
         let series = counts[&kind].iter().enumerate().map(|(i, v)| (i as f64 + 0.5, *v));
