@@ -5,4 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod disco;
+mod leases;
+mod peer;
+mod presence;
+mod pubsub;
+mod readyz;
+mod same_domain;
 mod services;
