@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use raft_xmpp_transport::pki::{write_file, DevCa};
-use root_node::config::{RawConfig, RawDiscovery, RawListen, RawRaft, RawTls};
+use root_node::config::RawConfig;
 use root_node::profile::{Profile, RawProfile};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::netns::{node_addr, ns_name};
@@ -93,22 +94,21 @@ impl Cluster {
             let (cert, key) = issue(&node_domain(id))?;
             let node_dir = dir.join("nodes").join(id.to_string());
             std::fs::create_dir_all(&node_dir)?;
-            let raw = RawConfig {
-                node_id: id,
-                domain: node_domain(id),
-                cluster_name: "jepsen".into(),
-                data_dir: node_dir.join("data"),
-                admin_domains: client_names.iter().map(|c| client_domain(c)).collect(),
-                listen: RawListen {
-                    starttls: vec![(node_addr(id), S2S_PORT).into()],
-                    direct_tls: Vec::new(),
-                    admin_http: (node_addr(id), ADMIN_PORT).into(),
+            // Through serde, so keys this runner does not set keep the node's defaults.
+            let raw: RawConfig = serde_json::from_value(json!({
+                "node_id": id,
+                "domain": node_domain(id),
+                "cluster_name": "jepsen",
+                "data_dir": node_dir.join("data"),
+                "admin_domains": client_names.iter().map(|c| client_domain(c)).collect::<Vec<_>>(),
+                "listen": {
+                    "starttls": [format!("{}:{S2S_PORT}", node_addr(id))],
+                    "admin_http": format!("{}:{ADMIN_PORT}", node_addr(id)),
                 },
-                tls: RawTls { cert, key, ca: vec![ca_path.clone()] },
-                discovery: RawDiscovery::Static { routes: routes.clone() },
-                bootstrap: bootstrap.clone(),
-                raft: RawRaft::default(),
-            };
+                "tls": {"cert": cert, "key": key, "ca": [ca_path]},
+                "discovery": {"mode": "static", "routes": routes},
+                "bootstrap": bootstrap,
+            }))?;
             let config = node_dir.join("node.toml");
             std::fs::write(&config, toml::to_string(&raw)?)?;
             // Refuse now, with the node's own message, what the node would refuse at start.
@@ -119,15 +119,13 @@ impl Cluster {
         for name in client_names {
             let domain = client_domain(name);
             let (cert, key) = issue(&domain)?;
-            let raw = RawProfile {
-                domain,
-                cert,
-                key,
-                ca: ca_path.clone(),
-                root_domain: node_domain(1),
-                root_address: None,
-                nameservers: Vec::new(),
-            };
+            let raw: RawProfile = serde_json::from_value(json!({
+                "domain": domain,
+                "cert": cert,
+                "key": key,
+                "ca": ca_path,
+                "root_domain": node_domain(1),
+            }))?;
             clients.insert(name.clone(), raw);
         }
         let mut cluster =

@@ -183,10 +183,7 @@ impl Client {
         req: &RegistryRequest,
         deadline: Duration,
     ) -> Result<Option<RegistryResult>, ClientError> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = format!("icroot-{}-once-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let iq = req.to_iq(id, self.domain.clone(), self.root.clone()).to_element();
+        let iq = req.to_iq(next_request_id(), self.domain.clone(), self.root.clone()).to_element();
         match self.node.request(iq, deadline).await {
             Ok(answer) => match answer.children().next() {
                 None => Ok(None),
