@@ -23,9 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::netns::{node_addr, ns_name};
 
-/// The domain of client `name`. Every client has its own: a root node answers a domain over
-/// one of its streams, so two clients sharing a domain and a node would get each other's answers.
-/// All are consortium administrators (they may write every record).
+/// The domain of client `name`. Every client has its own, so a node's log tells them apart (and
+/// nodes before main `e11e1fb` answered a domain over only one of its streams). All are
+/// consortium administrators (they may write every record).
 pub fn client_domain(name: &str) -> String {
     format!("{name}.clients.jepsen.lan")
 }
