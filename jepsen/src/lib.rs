@@ -3,7 +3,7 @@
 //! any read was stale.
 //!
 //! ```text
-//!  clients (S2S, as the admin) ─▶ icroot nodes in netns ◀─ nemesis (nft partitions, kill, pause)
+//!  clients (S2S, as admins) ─▶ icroot nodes in netns ◀─ nemesis (nft partitions, kill, pause, member)
 //!        │ invoke / ok / fail / info
 //!        ▼
 //!  history.jsonl ─▶ checker::{linearizable (per key, WGL), set (lost / unexpected)} ─▶ report
