@@ -11,5 +11,6 @@ mod peer;
 mod presence;
 mod pubsub;
 mod readyz;
+mod request_once;
 mod same_domain;
 mod services;
