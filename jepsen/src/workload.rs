@@ -184,10 +184,12 @@ pub async fn register_client(
                         EventType::Fail
                     }
                 },
-                Err(_) => {
-                    // A read has no effect: failed or unknown, the checker ignores it.
-                    rec.record(process, EventType::Fail, Op::Read { key: k, value: None });
-                    EventType::Fail
+                Err(e) => {
+                    // Classified like a write for the record; a read that did not complete has no
+                    // effect either way and the checker drops it.
+                    let kind = write_outcome(&e);
+                    rec.record(process, kind, Op::Read { key: k, value: None });
+                    kind
                 }
             }
         } else {
