@@ -1,6 +1,7 @@
 //! The test network: one Linux network namespace per node, each with a veth into a bridge the
-//! runner creates, addresses from 198.51.100.0/24 (TEST-NET-2, never routed anywhere else), and an
-//! nftables table per namespace through which partitions are applied.
+//! runner creates, addresses from 198.51.100.0/24 (TEST-NET-2; 203.0.113.0/24 if the machine
+//! uses that), never routed anywhere else, and an nftables table per namespace through which
+//! partitions are applied.
 //!
 //! ```text
 //!  host (runner, clients)          [ns jepsen-hub]            [ns jepsen-n1] 198.51.100.1  icroot node 1
@@ -27,7 +28,26 @@ pub const HUB: &str = "jepsen-hub";
 /// The host's veth into the hub.
 pub const HOST_IF: &str = "jepsen-h0";
 /// The host's (clients') address on the bridge.
-pub const HOST_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 254);
+pub fn host_addr() -> Ipv4Addr {
+    addr(254)
+}
+
+/// Documentation ranges (RFC 5737) tried in turn; the first no local link of this machine uses
+/// is taken for the run (TEST-NET-2, then TEST-NET-3).
+const SUBNETS: [[u8; 3]; 2] = [[198, 51, 100], [203, 0, 113]];
+static SUBNET: std::sync::OnceLock<[u8; 3]> = std::sync::OnceLock::new();
+
+fn addr(last: u8) -> Ipv4Addr {
+    let [a, b, c] = *SUBNET.get().unwrap_or(&SUBNETS[0]);
+    Ipv4Addr::new(a, b, c, last)
+}
+
+/// Whether only the default route covers `prefix` here (no local link uses it).
+fn unused(prefix: [u8; 3]) -> Result<bool> {
+    let probe = Ipv4Addr::new(prefix[0], prefix[1], prefix[2], 1).to_string();
+    let out = Command::new("ip").args(["-4", "route", "get", &probe]).output().context("running ip")?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains(" via "))
+}
 
 /// Namespace of node `id` (1-based).
 pub fn ns_name(id: u64) -> String {
@@ -36,7 +56,7 @@ pub fn ns_name(id: u64) -> String {
 
 /// Address of node `id` (1-based, at most 250).
 pub fn node_addr(id: u64) -> Ipv4Addr {
-    Ipv4Addr::new(198, 51, 100, u8::try_from(id).unwrap_or(250))
+    addr(u8::try_from(id).unwrap_or(250))
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<()> {
@@ -81,15 +101,18 @@ impl Net {
         }
         take_lock()?;
         cleanup(nodes.max(9));
-        // The subnet must be unused here: only the default route may cover it.
-        let probe = Command::new("ip").args(["-4", "route", "get", &node_addr(1).to_string()]).output()?;
-        let route = String::from_utf8_lossy(&probe.stdout);
-        if !route.contains(" via ") {
-            bail!(
-                "{} is on a local link of this machine ({}); jepsen needs 198.51.100.0/24 unused",
-                node_addr(1),
-                route.trim()
-            );
+        let mut chosen = None;
+        for prefix in SUBNETS {
+            if unused(prefix)? {
+                chosen = Some(prefix);
+                break;
+            }
+        }
+        let Some(prefix) = chosen else {
+            bail!("198.51.100.0/24 and 203.0.113.0/24 are both on local links of this machine; jepsen needs one unused");
+        };
+        if *SUBNET.get_or_init(|| prefix) != prefix {
+            bail!("the test subnet was already chosen for another network in this process");
         }
         let mut net = Net { nodes, up: true };
         net.create().inspect_err(|_| net.teardown())?;
@@ -107,7 +130,7 @@ impl Net {
         in_ns(HUB, &["ip", "link", "set", "br0", "up"])?;
         run("ip", &["link", "add", HOST_IF, "type", "veth", "peer", "name", "hv", "netns", HUB])?;
         in_ns(HUB, &["ip", "link", "set", "hv", "master", "br0", "up"])?;
-        run("ip", &["addr", "add", &format!("{HOST_ADDR}/24"), "dev", HOST_IF])?;
+        run("ip", &["addr", "add", &format!("{}/24", host_addr()), "dev", HOST_IF])?;
         run("ip", &["link", "set", HOST_IF, "up"])?;
         for id in 1..=self.nodes {
             let ns = ns_name(id);
