@@ -168,6 +168,9 @@ impl Cluster {
             .stdout(log.try_clone()?)
             .stderr(log)
             .env("RUST_LOG", "info");
+        // Test-only switches (root-node/src/test_faults.rs, registry.rs): link faults on request;
+        // stale reads only in the broken mode.
+        cmd.env("ICROOT_TEST_FAULT_API", "1");
         if stale {
             cmd.env("ICROOT_UNSAFE_STALE_READS", "1");
         }
@@ -277,6 +280,29 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Set link faults on node `id` (`POST /test/link-faults`, see root-node/src/test_faults.rs).
+pub async fn link_faults(id: u64, body: &str) -> Result<()> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect((node_addr(id), ADMIN_PORT)).await?;
+        let req = format!(
+            "POST /test/link-faults HTTP/1.0\r\nHost: node\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(3), fut)
+        .await
+        .with_context(|| format!("node {id}: link-faults request timed out"))??;
+    if !answer.starts_with("HTTP/1.1 200") && !answer.starts_with("HTTP/1.0 200") {
+        bail!("node {id} refused link faults: {}", answer.lines().next().unwrap_or(""));
+    }
+    Ok(())
 }
 
 /// `GET /readyz` on node `id`'s admin HTTP: whether it answered 200 within a second.

@@ -28,6 +28,8 @@ pub enum NemesisKind {
     Pause,
     /// Remove a member from the Raft cluster, then add it back (learner, then voter).
     Member,
+    /// Drop, duplicate and delay stanzas on the links of some nodes (the transport's fault hook).
+    Link,
 }
 
 impl std::str::FromStr for NemesisKind {
@@ -38,7 +40,8 @@ impl std::str::FromStr for NemesisKind {
             "kill" => Ok(NemesisKind::Kill),
             "pause" => Ok(NemesisKind::Pause),
             "member" => Ok(NemesisKind::Member),
-            other => Err(format!("unknown nemesis `{other}` (partition, kill, pause, member)")),
+            "link" => Ok(NemesisKind::Link),
+            other => Err(format!("unknown nemesis `{other}` (partition, kill, pause, member, link)")),
         }
     }
 }
@@ -87,6 +90,19 @@ pub enum Fault {
     RemoveMember {
         /// Whom (one node).
         target: Target,
+    },
+    /// Faults on every link to and from these nodes (node to node; clients are not affected).
+    LinkFaults {
+        /// Whose links.
+        nodes: Vec<u64>,
+        /// Probability that a stanza is dropped, per mille.
+        drop_permille: u32,
+        /// Probability that a stanza is sent twice, per mille.
+        duplicate_permille: u32,
+        /// Fixed delay, ms.
+        delay_ms: u64,
+        /// Extra random delay up to this, ms (reorders).
+        jitter_ms: u64,
     },
 }
 
@@ -147,6 +163,13 @@ pub fn schedule(seed: u64, ids: &[u64], kinds: &[NemesisKind], time: Duration) -
                 Fault::Kill { target: Target::Nodes(random_minority(&mut rng, ids, minority)) }
             }
             NemesisKind::Pause if rng.gen_bool(0.4) => Fault::Pause { target: Target::Leader },
+            NemesisKind::Link => Fault::LinkFaults {
+                nodes: random_minority(&mut rng, ids, ids.len()),
+                drop_permille: [0, 50, 200][rng.gen_range(0..3)],
+                duplicate_permille: [0, 100][rng.gen_range(0..2)],
+                delay_ms: rng.gen_range(0..=200),
+                jitter_ms: rng.gen_range(0..=100),
+            },
             NemesisKind::Member if rng.gen_bool(0.4) => Fault::RemoveMember { target: Target::Leader },
             NemesisKind::Member => {
                 Fault::RemoveMember { target: Target::Nodes(vec![ids[rng.gen_range(0..ids.len())]]) }
@@ -209,7 +232,13 @@ mod tests {
     #[test]
     fn a_seed_reproduces_the_schedule_and_another_changes_it() {
         let ids = [1, 2, 3, 4, 5];
-        let kinds = [NemesisKind::Partition, NemesisKind::Kill, NemesisKind::Pause, NemesisKind::Member];
+        let kinds = [
+            NemesisKind::Partition,
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Member,
+            NemesisKind::Link,
+        ];
         let a = schedule(42, &ids, &kinds, Duration::from_secs(120));
         assert_eq!(a, schedule(42, &ids, &kinds, Duration::from_secs(120)));
         assert_ne!(a, schedule(43, &ids, &kinds, Duration::from_secs(120)));

@@ -85,6 +85,8 @@ where
             RGBColor(255, 170, 170)
         } else if w.label.starts_with("remove") {
             RGBColor(160, 220, 160)
+        } else if w.label.starts_with("link") {
+            RGBColor(200, 200, 200)
         } else {
             RGBColor(190, 190, 255)
         };
@@ -96,7 +98,8 @@ where
             .map_err(|e| anyhow!("{e}"))?;
         chart
             .draw_series(std::iter::once(Text::new(
-                w.label.clone(),
+                // The fault and its nodes; link-fault parameters are in report.md.
+                w.label.split(" drop=").next().unwrap_or_default().to_owned(),
                 (w.from, y_max * 0.9),
                 ("sans-serif", 12).into_font(),
             )))

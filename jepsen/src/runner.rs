@@ -116,7 +116,9 @@ fn inject(net: &Net, cluster: &mut Cluster, fault: &Fault, leader: u64) -> Resul
             }
             format!("pause {t:?}")
         }
-        Fault::RemoveMember { .. } => anyhow::bail!("remove-member goes through the cluster API"),
+        Fault::RemoveMember { .. } | Fault::LinkFaults { .. } => {
+            anyhow::bail!("remove-member and link faults are applied asynchronously")
+        }
         partition => {
             net.apply(&nemesis::grudge(partition, &ids, leader))?;
             match partition {
@@ -222,6 +224,7 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1));
     let mut applied = Vec::new();
     let mut removed = Vec::new();
+    let mut faulty_links = false;
     let mut crashes = Vec::new();
     for p in &plan {
         let Planned { at, duration, fault } = p;
@@ -239,11 +242,36 @@ pub async fn run(opts: &TestOptions) -> Result<RunReport> {
                 removed.push(id);
                 format!("remove member [{id}]")
             }
+            Fault::LinkFaults { nodes, drop_permille, duplicate_permille, delay_ms, jitter_ms } => {
+                let drop = f64::from(*drop_permille) / 1000.0;
+                let dup = f64::from(*duplicate_permille) / 1000.0;
+                let spec = format!("drop={drop} duplicate={dup} delay_ms={delay_ms} jitter_ms={jitter_ms}");
+                for id in &ids {
+                    // A targeted node's links to everyone; everyone's links to the targets.
+                    let peers: Vec<u64> = if nodes.contains(id) {
+                        ids.iter().copied().filter(|p| p != id).collect()
+                    } else {
+                        nodes.clone()
+                    };
+                    let body: String = peers
+                        .iter()
+                        .map(|p| format!("{} {spec}\n", crate::cluster::node_domain(*p)))
+                        .collect();
+                    crate::cluster::link_faults(*id, &body).await?;
+                }
+                faulty_links = true;
+                format!("link faults {nodes:?} {spec}")
+            }
             _ => inject(&net, &mut cluster, fault, leader)?,
         };
         tracing::info!(%what, "nemesis start");
         // The window lasts its planned duration from the moment the fault is in place.
         tokio::time::sleep_until((Instant::now() + *duration).min(until).into()).await;
+        if std::mem::take(&mut faulty_links) {
+            for id in &ids {
+                crate::cluster::link_faults(*id, "clear").await?;
+            }
+        }
         heal(&net, &mut cluster, &status, &mut removed).await?;
         let to = rec.now_ns() as f64 / 1e9;
         tracing::info!(%what, "nemesis healed");

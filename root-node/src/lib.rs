@@ -29,6 +29,7 @@ mod registry;
 mod router;
 pub mod service;
 mod status;
+mod test_faults;
 pub mod watch;
 
 pub use config::NodeConfig;
