@@ -17,6 +17,10 @@ check librocksdb-dev /usr/lib/x86_64-linux-gnu/librocksdb.so
 # service the package may start (ports 5222/5269) is not used.
 check prosody /usr/bin/prosody
 check lua-unbound /usr/share/doc/lua-unbound/copyright
+# jepsen/ (the partition tests): network namespaces, nftables, a TTF font for the plots.
+check iproute2 /usr/sbin/ip
+check nftables /usr/sbin/nft
+check fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

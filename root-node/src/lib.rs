@@ -36,6 +36,7 @@ pub mod snapshot_cmd;
 mod snapshot_export;
 pub mod snapshot_wire;
 mod status;
+mod test_faults;
 pub mod watch;
 
 pub use config::NodeConfig;

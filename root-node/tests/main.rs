@@ -16,6 +16,7 @@ mod peer;
 mod presence;
 mod pubsub;
 mod readyz;
+mod request_once;
 mod same_domain;
 mod services;
 mod snapshot_backup;
