@@ -51,6 +51,16 @@ pub enum ClientError {
     /// The command's arguments (or a local file) are not usable; nothing was sent.
     #[error("{0}")]
     Invalid(String),
+    /// A write whose first attempt went unanswered (it may have been applied) was retried, and
+    /// the retry was refused in a way the first attempt's success would explain (the record is
+    /// already there, at another revision, or already gone).
+    #[error("outcome unknown: an earlier attempt went unanswered ({earlier}) and may have been applied; the retry was refused: {retry}")]
+    Indeterminate {
+        /// Why the earlier attempt's outcome is unknown.
+        earlier: String,
+        /// The retry's refusal.
+        retry: Box<ClientError>,
+    },
 }
 
 impl ClientError {
@@ -80,6 +90,9 @@ impl ClientError {
             }
             ClientError::Unexpected(_) => "the root may run a different icroot version",
             ClientError::Invalid(_) => "see `icroot help <command>` and docs/cli.md",
+            ClientError::Indeterminate { .. } => {
+                "look the record up: if it shows your change, the write was applied; else retry"
+            }
         }
     }
 }
@@ -157,10 +170,15 @@ impl Client {
         &self.domain
     }
 
-    /// Send `req` and wait for the answer, retrying while the root asks us to wait.
+    /// Send `req` and wait for the answer, retrying while the root asks us to wait or the
+    /// stream broke. A write retried after an attempt whose outcome is unknown and then refused
+    /// as a conflict or absent record is [`ClientError::Indeterminate`], never a plain failure
+    /// (the lost attempt may be what made the retry fail).
     pub async fn request(&self, req: &RegistryRequest) -> Result<Option<RegistryResult>, ClientError> {
         let started = Instant::now();
+        let write = is_write(req);
         let mut attempt = 0u32;
+        let mut uncertain: Option<String> = None;
         loop {
             attempt += 1;
             let id = next_request_id();
@@ -175,15 +193,36 @@ impl Client {
                             .map_err(|e| ClientError::Unexpected(e.to_string())),
                     };
                 }
-                Err(RequestError::Remote(e)) if e.kind == StanzaErrorType::Wait => refused(&e),
-                Err(RequestError::Remote(e)) => return Err(refused(&e)),
-                Err(e @ (RequestError::Unreachable(_) | RequestError::Network(_))) => {
+                Err(RequestError::Remote(e)) if e.kind == StanzaErrorType::Wait => {
+                    let err = refused(&e);
+                    if write && outcome_unknown(&e) {
+                        uncertain.get_or_insert_with(|| err.to_string());
+                    }
+                    err
+                }
+                Err(RequestError::Remote(e)) => {
+                    let err = refused(&e);
+                    return Err(match uncertain {
+                        Some(earlier) if explained_by_earlier_success(&err) => {
+                            ClientError::Indeterminate { earlier, retry: Box::new(err) }
+                        }
+                        _ => err,
+                    });
+                }
+                Err(e @ RequestError::Unreachable(_)) => ClientError::Transport(e),
+                Err(e @ RequestError::Network(_)) => {
+                    if write {
+                        uncertain.get_or_insert_with(|| e.to_string());
+                    }
                     ClientError::Transport(e)
                 }
                 Err(e) => return Err(ClientError::Transport(e)),
             };
             if started.elapsed() + RETRY_PAUSE >= REQUEST_DEADLINE {
-                return Err(retry);
+                return Err(match uncertain {
+                    Some(earlier) => ClientError::Indeterminate { earlier, retry: Box::new(retry) },
+                    None => retry,
+                });
             }
             tracing::debug!(error = %retry, attempt, "retrying");
             tokio::time::sleep(RETRY_PAUSE).await;
@@ -239,4 +278,36 @@ fn next_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("icroot-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Requests that change the registry or the membership.
+fn is_write(req: &RegistryRequest) -> bool {
+    !matches!(
+        req,
+        RegistryRequest::GetExchange(_)
+            | RegistryRequest::GetCloud(_)
+            | RegistryRequest::Search(_)
+            | RegistryRequest::ClusterStatus(_)
+    )
+}
+
+/// A "wait" answer after which the write may still be applied: the leader ran out of time
+/// committing it (`no-quorum`), or a follower's forward to the leader went unanswered
+/// (`remote-server-timeout`). `not-leader` means this node did not propose it.
+fn outcome_unknown(e: &StanzaError) -> bool {
+    e.condition == proto::error::StanzaErrorCondition::RemoteServerTimeout
+        || matches!(RegistryError::from_stanza_error(e), RegistryError::NoQuorum)
+}
+
+/// Refusals that an earlier, unacknowledged success of the same write would cause.
+fn explained_by_earlier_success(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Refused {
+            error: RegistryError::RevisionMismatch { .. }
+                | RegistryError::AlreadyRegistered { .. }
+                | RegistryError::NotFound { .. },
+            ..
+        }
+    )
 }

@@ -157,12 +157,20 @@ async fn run_client(cli: &Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            let unknown = matches!(e, root_node::client::ClientError::Indeterminate { .. });
             if cli.json {
-                println!("{}", serde_json::json!({"error": {"message": e.to_string(), "hint": e.hint()}}));
+                let outcome = if unknown { "unknown" } else { "failed" };
+                let doc = serde_json::json!({"error": {"message": e.to_string(), "hint": e.hint(), "outcome": outcome}});
+                println!("{doc}");
             }
             eprintln!("error: {e}");
             eprintln!("hint: {}", e.hint());
-            ExitCode::FAILURE
+            // 3: the write may have been applied (see docs/cli.md, "Output and errors").
+            if unknown {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -27,8 +27,13 @@ use crate::status::MembershipError;
 /// Namespace of the root-internal `<forwarded actor='…'/>` wrapper (between root nodes only).
 pub const FORWARD_NS: &str = "https://ns.icroot.dev/root-internal/0";
 
-/// How long a forwarded request or a write may take before the client hears "retry".
+/// How long a write may wait for its commit before the client hears `no-quorum`.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a follower waits for the leader's answer to a forwarded request. Shorter than the
+/// write deadline: a follower whose leader was cut off should let its client retry (and find
+/// the new leader) instead of holding it for the old leader's whole write deadline.
+const FORWARD_DEADLINE: Duration = Duration::from_secs(4);
 
 type Answer = Result<Option<Element>, StanzaError>;
 
@@ -156,13 +161,26 @@ async fn not_leader(
     let id = format!("fwd-{}-{}", ctx.config.node_id, rand_id());
     let fwd = Iq::request(iq.kind, id, ctx.config.domain.clone(), leader.domain.clone(), wrapper);
     tracing::debug!(leader = %leader.domain, actor, "forwarding to the leader");
-    match ctx.xmpp.request(fwd.to_element(), REQUEST_DEADLINE).await {
+    match ctx.xmpp.request(fwd.to_element(), FORWARD_DEADLINE).await {
         Ok(answer) => Ok(answer.children().next().cloned()),
         Err(RequestError::Remote(e)) => Err(*e),
-        Err(e) => {
-            // The leader may be gone: answer "wait" so clients retry while a new one is elected.
+        Err(e @ RequestError::Unreachable(_)) => {
+            // Never delivered: the leader may be gone; "wait" so clients retry while a new one
+            // is elected.
             tracing::debug!(leader = %leader.domain, error = %e, "forwarding failed");
             Err(reg(RegistryError::NotLeader { leader: Some(leader.domain) }))
+        }
+        Err(e) => {
+            // Delivered (or maybe delivered) but unanswered: the leader may still apply it.
+            // `remote-server-timeout` tells the client the outcome is unknown.
+            tracing::debug!(leader = %leader.domain, error = %e, "forwarded request unanswered");
+            Err(StanzaError::new(
+                Cond::RemoteServerTimeout,
+                format!(
+                    "the leader {} did not answer in time ({e}); the request may or may not have been applied",
+                    leader.domain
+                ),
+            ))
         }
     }
 }

@@ -10,6 +10,7 @@ mod cluster_support;
 mod deploy_init;
 mod dev_walk;
 mod disco;
+mod indeterminate;
 mod leases;
 mod membership;
 mod peer;
