@@ -5,4 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod interop;
 mod services;
+mod solo_root;
