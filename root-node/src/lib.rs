@@ -9,6 +9,7 @@
 //! ```
 
 mod admin_http;
+mod bounce;
 pub mod cli;
 pub mod client;
 mod commands;

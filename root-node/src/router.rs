@@ -3,7 +3,8 @@
 //! `service-unavailable` (RFC 6120 §8.4).
 //!
 //! ```text
-//!  Incoming ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
+//!  Incoming ─▶ bounce (malformed envelope ─▶ bad-request)
+//!           ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
 //!                           ├─ ping ─▶ empty result
 //!                           └─ disco#info ─▶ identity + features
@@ -41,6 +42,10 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>, mut incoming: mpsc::Receiver<Incoming
 
 async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let stanza = inc.stanza;
+    if let Some(refusal) = crate::bounce::refusal(&stanza) {
+        send(ctx, refusal);
+        return;
+    }
     if let Some(payload) = stanza.children().find(|c| RaftPayload::is_raft_payload(c)) {
         let answer = serve_raft_payload(&ctx.raft, &ctx.config.cluster_name, payload).await;
         send(ctx, raft_answer(&stanza, answer));
@@ -77,6 +82,9 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" && payload.attr("node").is_none() => {
             Ok(Some(disco_info().to_element()))
+        }
+        (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" => {
+            Err(StanzaError::new(Cond::ItemNotFound, "no such disco node"))
         }
         _ => Err(StanzaError::new(
             Cond::ServiceUnavailable,

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod hostile_requests;
 mod interop;
+mod raw_peer;
 mod services;
 mod solo_root;
