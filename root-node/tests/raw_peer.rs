@@ -183,8 +183,10 @@ impl RawPeer {
     pub async fn fence(&mut self) -> Vec<Element> {
         let id = self.id();
         let (from, to) = (self.domain.clone(), self.root.clone());
-        self.send(format!("<iq type='get' id='{id}' from='{from}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"))
-            .await;
+        self.send(format!(
+            "<iq type='get' id='{id}' from='{from}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ))
+        .await;
         let mut before = Vec::new();
         loop {
             match self.next(T).await {
@@ -199,7 +201,8 @@ impl RawPeer {
 /// The stanza error of an error answer.
 pub fn stanza_error(answer: &Element) -> StanzaError {
     assert_eq!(answer.attr("type"), Some("error"), "expected an error answer: {answer}");
-    let el = answer.children().find(|c| c.name() == "error").unwrap_or_else(|| panic!("no <error/>: {answer}"));
+    let el =
+        answer.children().find(|c| c.name() == "error").unwrap_or_else(|| panic!("no <error/>: {answer}"));
     StanzaError::from_element(el).unwrap_or_else(|| panic!("unreadable <error/>: {answer}"))
 }
 

@@ -71,7 +71,11 @@ impl SoloRoot {
 
     /// Bootstrap `voters` nodes (ids 1..=voters) but run only `running` (which must include 1);
     /// does not wait for a leader. Only running nodes are in DNS.
-    pub async fn cluster(voters: u64, running: &[u64], extra: impl FnOnce(ZoneRecords) -> ZoneRecords) -> SoloRoot {
+    pub async fn cluster(
+        voters: u64,
+        running: &[u64],
+        extra: impl FnOnce(ZoneRecords) -> ZoneRecords,
+    ) -> SoloRoot {
         SoloRoot::cluster_with(voters, running, "", extra).await
     }
 
@@ -126,8 +130,10 @@ impl SoloRoot {
             nodes.push((service, domain, starttls, direct_tls));
         }
         let (root, _, starttls, direct_tls) = nodes.remove(0);
-        let others =
-            nodes.into_iter().map(|(service, domain, _, direct_tls)| OtherNode { service, domain, direct_tls }).collect();
+        let others = nodes
+            .into_iter()
+            .map(|(service, domain, _, direct_tls)| OtherNode { service, domain, direct_tls })
+            .collect();
         SoloRoot { root, others, ca, starttls, direct_tls, dns, dir }
     }
 

@@ -41,7 +41,11 @@ async fn s4_4_malformed_iq_requests_get_bad_request() {
         ("no-type", Some("t1"), format!("<iq id='t1' from='{A}' to='{ROOT}'>{ping}</iq>")),
         ("unknown-type", Some("t2"), format!("<iq type='fetch' id='t2' from='{A}' to='{ROOT}'>{ping}</iq>")),
         ("no-payload", Some("t3"), format!("<iq type='get' id='t3' from='{A}' to='{ROOT}'/>")),
-        ("two-payloads", Some("t4"), format!("<iq type='get' id='t4' from='{A}' to='{ROOT}'>{ping}{ping}</iq>")),
+        (
+            "two-payloads",
+            Some("t4"),
+            format!("<iq type='get' id='t4' from='{A}' to='{ROOT}'>{ping}{ping}</iq>"),
+        ),
     ];
     for (name, id, stanza) in cases {
         a.send(&stanza).await;
@@ -59,15 +63,38 @@ async fn s4_4_malformed_message_and_presence_get_bad_request() {
     let mut a = RawPeer::connect(root.direct_tls, &root.ca, A, ROOT).await;
     let err = "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>";
     let cases = [
-        ("message", "message-error-child", format!("<message type='chat' id='m1' from='{A}' to='{ROOT}'>{err}</message>")),
-        ("presence", "presence-error-child", format!("<presence id='p1' from='{A}' to='{ROOT}'>{err}</presence>")),
-        ("presence", "presence-unknown-type", format!("<presence type='lurking' id='p2' from='{A}' to='{ROOT}'/>")),
-        ("presence", "presence-unknown-show", format!("<presence id='p3' from='{A}' to='{ROOT}'><show>busy</show></presence>")),
-        ("presence", "presence-priority-range", format!("<presence id='p4' from='{A}' to='{ROOT}'><priority>128</priority></presence>")),
+        (
+            "message",
+            "message-error-child",
+            format!("<message type='chat' id='m1' from='{A}' to='{ROOT}'>{err}</message>"),
+        ),
+        (
+            "presence",
+            "presence-error-child",
+            format!("<presence id='p1' from='{A}' to='{ROOT}'>{err}</presence>"),
+        ),
+        (
+            "presence",
+            "presence-unknown-type",
+            format!("<presence type='lurking' id='p2' from='{A}' to='{ROOT}'/>"),
+        ),
+        (
+            "presence",
+            "presence-unknown-show",
+            format!("<presence id='p3' from='{A}' to='{ROOT}'><show>busy</show></presence>"),
+        ),
+        (
+            "presence",
+            "presence-priority-range",
+            format!("<presence id='p4' from='{A}' to='{ROOT}'><priority>128</priority></presence>"),
+        ),
         (
             "presence",
             "presence-status-too-long",
-            format!("<presence id='p5' from='{A}' to='{ROOT}'><status>{}</status></presence>", "s".repeat(1025)),
+            format!(
+                "<presence id='p5' from='{A}' to='{ROOT}'><status>{}</status></presence>",
+                "s".repeat(1025)
+            ),
         ),
     ];
     for (stanza_name, name, stanza) in cases {

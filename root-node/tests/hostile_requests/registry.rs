@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use proto::error::{StanzaErrorCondition as C, StanzaErrorType as Ty};
 use proto::stanza::registry::{RecordKind, RegistryError as E};
 
-use crate::raw_peer::{stanza_error, RawPeer};
+use crate::raw_peer::{stanza_error, RawPeer, T};
 use crate::solo_root::{node_domain, SoloRoot, ADMIN, ROOT};
 
 const R: &str = "https://ns.icroot.dev/registry/0";
@@ -50,7 +50,11 @@ async fn s5_7_malformed_requests_get_bad_request_malformed() {
     let cases = [
         ("missing-attribute", "get", format!("<get-exchange xmlns='{R}'/>")),
         ("unparsable-number", "set", register("lease-ttl='ten'", "")),
-        ("negative-number", "set", format!("<update-exchange xmlns='{R}' organisation='o' expected-revision='-1'/>")),
+        (
+            "negative-number",
+            "set",
+            format!("<update-exchange xmlns='{R}' organisation='o' expected-revision='-1'/>"),
+        ),
         ("unknown-element", "get", format!("<frobnicate xmlns='{R}'/>")),
         ("unknown-child", "set", register("", &format!("<colour xmlns='{R}'>red</colour>"))),
         ("read-in-set", "set", format!("<get-exchange xmlns='{R}' domain='{A}'/>")),
@@ -71,7 +75,11 @@ async fn s5_1_fields_out_of_bounds_get_not_acceptable_invalid_field() {
     let many = |tag: &str, n: usize| (0..n).map(|i| format!("<{tag}>v{i}</{tag}>")).collect::<String>();
     let cases = [
         ("organisation", "set", format!("<register-exchange xmlns='{R}' organisation=''/>")),
-        ("organisation", "set", format!("<register-exchange xmlns='{R}' organisation='{}'/>", "o".repeat(257))),
+        (
+            "organisation",
+            "set",
+            format!("<register-exchange xmlns='{R}' organisation='{}'/>", "o".repeat(257)),
+        ),
         ("lease-ttl", "set", register("lease-ttl='4'", "")),
         ("lease-ttl", "set", register("lease-ttl='86401'", "")),
         ("region", "set", register("", &format!("<region>{}</region>", "r".repeat(65)))),
@@ -185,7 +193,8 @@ async fn s5_7_ownership_admin_and_registration_refusals() {
     assert_eq!(got, (C::RegistrationRequired, Ty::Auth, E::NotRegistered { domain: B.into() }));
     // The administrator may act for ex-a (control: the refusals above are about who asks).
     let mut admin = RawPeer::connect(root.direct_tls, &root.ca, ADMIN, ROOT).await;
-    ok(&mut admin, "set", &format!("<update-exchange xmlns='{R}' organisation='By admin' domain='{A}'/>")).await;
+    ok(&mut admin, "set", &format!("<update-exchange xmlns='{R}' organisation='By admin' domain='{A}'/>"))
+        .await;
     root.shutdown().await;
 }
 
@@ -211,11 +220,21 @@ async fn s5_7_forwarded_read_at_a_follower_gets_not_leader() {
     // Three voters, nodes 1 and 2 running: a quorum; the test speaks as member 3.
     let root = SoloRoot::cluster(3, &[1, 2], |z| z).await;
     let leader = root.wait_leader(|_| true).await;
-    let (follower_domain, follower_addr) = if leader == 1 {
-        (root.others[0].domain.clone(), root.others[0].direct_tls)
+    let (follower, follower_domain, follower_addr) = if leader == 1 {
+        (&root.others[0].service, root.others[0].domain.clone(), root.others[0].direct_tls)
     } else {
-        (ROOT.to_owned(), root.direct_tls)
+        (&root.root, ROOT.to_owned(), root.direct_tls)
     };
+    // The follower believes a forwarder only once it knows the membership (and the leader).
+    follower
+        .raft()
+        .wait(Some(T))
+        .metrics(
+            |m| m.current_leader == Some(leader) && m.membership_config.membership().nodes().count() == 3,
+            "the follower knows the leader and all three members",
+        )
+        .await
+        .unwrap();
     let mut n3 = RawPeer::connect(follower_addr, &root.ca, &node_domain(3), &follower_domain).await;
     let fwd = format!(
         "<forwarded xmlns='{}' actor='{A}'><get-exchange xmlns='{R}' domain='{A}'/></forwarded>",
@@ -232,10 +251,9 @@ async fn s5_7_forwarded_read_at_a_follower_gets_not_leader() {
 async fn s5_7_no_quorum_gets_service_unavailable_no_quorum() {
     let root = SoloRoot::cluster(2, &[1], |z| z).await;
     let mut a = RawPeer::connect(root.direct_tls, &root.ca, A, ROOT).await;
-    for (kind, payload) in [
-        ("get", format!("<get-exchange xmlns='{R}' domain='{A}'/>")),
-        ("set", register("", "")),
-    ] {
+    for (kind, payload) in
+        [("get", format!("<get-exchange xmlns='{R}' domain='{A}'/>")), ("set", register("", ""))]
+    {
         assert_eq!(refusal(&mut a, kind, &payload).await, (C::ServiceUnavailable, Ty::Wait, E::NoQuorum));
     }
     root.shutdown().await;

@@ -61,15 +61,19 @@ async fn s1_2_bad_xml_before_authentication() {
         ("text-between-stanzas", b(format!("{h}hello")), Cond::NotWellFormed, None),
         (
             "header-not-stream",
-            b(format!("<?xml version='1.0'?><stream:foo xmlns='jabber:server' \
-                 xmlns:stream='http://etherx.jabber.org/streams' to='{ROOT}' version='1.0'>")),
+            b(format!(
+                "<?xml version='1.0'?><stream:foo xmlns='jabber:server' \
+                 xmlns:stream='http://etherx.jabber.org/streams' to='{ROOT}' version='1.0'>"
+            )),
             Cond::InvalidNamespace,
             None,
         ),
         (
             "header-wrong-streams-ns",
-            b(format!("<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
-                 xmlns:stream='urn:not-streams' to='{ROOT}' version='1.0'>")),
+            b(format!(
+                "<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
+                 xmlns:stream='urn:not-streams' to='{ROOT}' version='1.0'>"
+            )),
             Cond::InvalidNamespace,
             None,
         ),
@@ -80,7 +84,12 @@ async fn s1_2_bad_xml_before_authentication() {
             Cond::PolicyViolation,
             Some(format!("stanza larger than {} bytes", pre.max_stanza_bytes)),
         ),
-        ("nesting-over-limit", b(format!("{h}{}", "<a>".repeat(pre.max_depth + 1))), Cond::PolicyViolation, None),
+        (
+            "nesting-over-limit",
+            b(format!("{h}{}", "<a>".repeat(pre.max_depth + 1))),
+            Cond::PolicyViolation,
+            None,
+        ),
     ];
     pre_auth(&root, cases).await;
     root.shutdown().await;
@@ -131,16 +140,34 @@ async fn s1_2_and_2_8_bad_input_on_an_authenticated_stream() {
     let iq = |attrs: &str| format!("<iq type='get' id='x' {attrs}><ping xmlns='urn:xmpp:ping'/></iq>");
     let cases: Vec<(&str, String, Cond, Option<String>)> = vec![
         ("dtd", "<!DOCTYPE x>".into(), Cond::RestrictedXml, None),
-        ("comment", format!("<iq type='get' id='c' from='{EX}' to='{ROOT}'><!-- x --></iq>"), Cond::RestrictedXml, None),
+        (
+            "comment",
+            format!("<iq type='get' id='c' from='{EX}' to='{ROOT}'><!-- x --></iq>"),
+            Cond::RestrictedXml,
+            None,
+        ),
         ("processing-instruction", "<?evil x?>".into(), Cond::RestrictedXml, None),
-        ("entity-reference", format!("<iq type='get' id='e' from='{EX}' to='{ROOT}'>&custom;</iq>"), Cond::RestrictedXml, None),
-        ("u+0001", format!("<message from='{EX}' to='{ROOT}'><body>\u{1}</body></message>"), Cond::NotWellFormed, None),
+        (
+            "entity-reference",
+            format!("<iq type='get' id='e' from='{EX}' to='{ROOT}'>&custom;</iq>"),
+            Cond::RestrictedXml,
+            None,
+        ),
+        (
+            "u+0001",
+            format!("<message from='{EX}' to='{ROOT}'><body>\u{1}</body></message>"),
+            Cond::NotWellFormed,
+            None,
+        ),
         ("mismatched-tags", "<iq><a></b></iq>".into(), Cond::NotWellFormed, None),
         ("text-between-stanzas", "hello".into(), Cond::NotWellFormed, None),
         ("undeclared-prefix", "<x:iq/>".into(), Cond::BadNamespacePrefix, None),
         (
             "stanza-over-limit",
-            format!("<message from='{EX}' to='{ROOT}'><body>{}</body></message>", "x".repeat(post.max_stanza_bytes)),
+            format!(
+                "<message from='{EX}' to='{ROOT}'><body>{}</body></message>",
+                "x".repeat(post.max_stanza_bytes)
+            ),
             Cond::PolicyViolation,
             Some(format!("stanza larger than {} bytes", post.max_stanza_bytes)),
         ),
@@ -150,7 +177,12 @@ async fn s1_2_and_2_8_bad_input_on_an_authenticated_stream() {
         ("no-to", iq(&format!("from='{EX}'")), Cond::ImproperAddressing, None),
         ("from-other-domain", iq(&format!("from='ex-b.lan' to='{ROOT}'")), Cond::NotAuthorized, None),
         ("to-not-served", iq(&format!("from='{EX}' to='elsewhere.lan'")), Cond::HostUnknown, None),
-        ("other-top-level-element", "<hello xmlns='jabber:server'/>".into(), Cond::UnsupportedStanzaType, None),
+        (
+            "other-top-level-element",
+            "<hello xmlns='jabber:server'/>".into(),
+            Cond::UnsupportedStanzaType,
+            None,
+        ),
     ];
     for (name, bytes, want, text) in cases {
         let peer = RawPeer::connect(root.direct_tls, &root.ca, EX, ROOT).await;

@@ -123,9 +123,8 @@ async fn s6_3_resume_from_a_compacted_revision_gets_revision_compacted() {
         let up = a.iq("set", &format!("<update-exchange xmlns='{r}' organisation='O{i}'/>")).await;
         assert_eq!(up.attr("type"), Some("result"), "{up}");
     }
-    let payload = pubsub(&format!(
-        "<subscribe node='registry' jid='{A}'/><watch xmlns='{r}' since-revision='0'/>"
-    ));
+    let payload =
+        pubsub(&format!("<subscribe node='registry' jid='{A}'/><watch xmlns='{r}' since-revision='0'/>"));
     let e = stanza_error(&a.iq("set", &payload).await);
     assert_eq!((e.condition, e.kind), (C::ItemNotFound, Ty::Cancel));
     assert!(matches!(E::from_stanza_error(&e), E::RevisionCompacted { oldest } if oldest > 0), "{e:?}");
@@ -137,8 +136,14 @@ async fn s6_3_resume_from_a_compacted_revision_gets_revision_compacted() {
 async fn s6_4_bad_raft_role_payload_is_ignored_without_an_error() {
     let (root, mut a) = scene().await;
     let role = "https://ns.icroot.dev/registry/0";
-    for attrs in ["term='1' node-id='9'", "role='leader' node-id='9'", "role='leader' term='1'", "role='boss' term='x' node-id='y'"] {
-        a.send(format!("<presence from='{A}' to='{ROOT}'><raft-role xmlns='{role}' {attrs}/></presence>")).await;
+    for attrs in [
+        "term='1' node-id='9'",
+        "role='leader' node-id='9'",
+        "role='leader' term='1'",
+        "role='boss' term='x' node-id='y'",
+    ] {
+        a.send(format!("<presence from='{A}' to='{ROOT}'><raft-role xmlns='{role}' {attrs}/></presence>"))
+            .await;
     }
     let before = a.fence().await;
     assert!(before.iter().all(|s| s.attr("type") != Some("error")), "{before:?}");

@@ -298,7 +298,8 @@ impl<'a> Tx<'a> {
             return Ok(Err(keyed(ErrorCode::CloudExists, &c.id)));
         }
         if self.clouds_owned(&c.owner, MAX_CLOUDS_PER_EXCHANGE)? >= MAX_CLOUDS_PER_EXCHANGE {
-            let e = RegistryError::QuotaExceeded { what: "clouds".into(), max: MAX_CLOUDS_PER_EXCHANGE as u64 };
+            let e =
+                RegistryError::QuotaExceeded { what: "clouds".into(), max: MAX_CLOUDS_PER_EXCHANGE as u64 };
             return Ok(Err(CommandError::from(&e)));
         }
         self.revision += 1;
