@@ -9,5 +9,6 @@
 
 mod envelope;
 mod registry;
+mod sasl;
 mod stream;
 mod xeps;

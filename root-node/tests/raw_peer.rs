@@ -101,6 +101,35 @@ impl RawPeer {
         }
     }
 
+    /// Open direct TLS to `to` with a client certificate for `cert_domain` and nothing more: the
+    /// caller writes the stream header and negotiates by hand (SASL refusals, header checks).
+    pub async fn tls_only(to: SocketAddr, ca: &DevCa, cert_domain: &str, root: &str) -> RawPeer {
+        let tls = TlsContext::new(&ca.issue(cert_domain).unwrap().0, &[ca.cert_der()], true).unwrap();
+        let name = rustls_pki_types::ServerName::try_from(root.to_owned()).unwrap();
+        let tcp = TcpStream::connect(to).await.unwrap();
+        let s = tokio_rustls::TlsConnector::from(tls.client_direct.clone()).connect(name, tcp).await.unwrap();
+        RawPeer {
+            tls: s,
+            reader: StreamReader::new(Limits { max_stanza_bytes: 1 << 20, max_depth: 64 }),
+            domain: cert_domain.to_owned(),
+            root: root.to_owned(),
+            next_id: 0,
+        }
+    }
+
+    /// The next stanza or nonza (stream headers skipped); panics on anything else.
+    pub async fn element(&mut self) -> Element {
+        match self.next(T).await {
+            Some(Next::Stanza(el)) => el,
+            other => panic!("expected an element, got {other:?}"),
+        }
+    }
+
+    /// Expect a new stream header from the node (after SASL success).
+    pub fn restart_reader(&mut self) {
+        self.reader.restart();
+    }
+
     /// Write raw bytes.
     pub async fn send(&mut self, bytes: impl AsRef<[u8]>) {
         self.tls.write_all(bytes.as_ref()).await.unwrap();
