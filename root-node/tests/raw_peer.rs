@@ -238,9 +238,14 @@ pub fn stanza_error(answer: &Element) -> StanzaError {
 /// Send `bytes` on a fresh plain TCP connection to `to` (a STARTTLS port); return the stream
 /// error the node ends the stream with.
 pub async fn one_shot(to: SocketAddr, bytes: &[u8]) -> StreamError {
+    one_shot_within(to, bytes, T).await
+}
+
+/// [`one_shot`], waiting up to `bound` for the close.
+pub async fn one_shot_within(to: SocketAddr, bytes: &[u8], bound: Duration) -> StreamError {
     let mut tcp = TcpStream::connect(to).await.unwrap();
     tcp.write_all(bytes).await.unwrap();
-    let got = read_to_close(&mut tcp).await;
+    let got = read_to_close(&mut tcp, bound).await;
     let mut reader = StreamReader::new(Limits { max_stanza_bytes: 1 << 20, max_depth: 16 });
     reader.push(&got);
     let mut error = None;
@@ -258,7 +263,7 @@ pub async fn one_shot(to: SocketAddr, bytes: &[u8]) -> StreamError {
     error.unwrap_or_else(|| panic!("no stream error in {}", String::from_utf8_lossy(&got)))
 }
 
-async fn read_to_close(r: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+async fn read_to_close(r: &mut (impl AsyncRead + Unpin), bound: Duration) -> Vec<u8> {
     let mut got = Vec::new();
     let read = async {
         let mut buf = vec![0u8; 16 * 1024];
@@ -269,6 +274,6 @@ async fn read_to_close(r: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
             }
         }
     };
-    tokio::time::timeout(T, read).await.expect("the node did not close the connection");
+    tokio::time::timeout(bound, read).await.expect("the node did not close the connection");
     got
 }

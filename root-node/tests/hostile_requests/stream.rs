@@ -5,7 +5,7 @@
 use proto::error::StreamErrorCondition as Cond;
 use proto::xml::Limits;
 
-use crate::raw_peer::{one_shot, RawPeer};
+use crate::raw_peer::{one_shot, one_shot_within, RawPeer};
 use crate::solo_root::{SoloRoot, ROOT};
 
 const EX: &str = "ex-a.lan";
@@ -192,5 +192,21 @@ async fn s1_2_and_2_8_bad_input_on_an_authenticated_stream() {
             assert!(got.text.as_deref().unwrap_or_default().contains(&t), "{name}: {got:?}");
         }
     }
+    root.shutdown().await;
+}
+
+/// §2.8: a connection that never authenticates is closed at the root's 30 s negotiation bound
+/// (the default; roots do not configure it), with `connection-timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_8_no_authentication_within_30_s_gets_connection_timeout() {
+    /// The bound of docs/protocol.md §2.8, and how late the close may come on a loaded machine.
+    const NEGOTIATION: std::time::Duration = std::time::Duration::from_secs(30);
+    const SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+    let root = SoloRoot::start(|z| z).await;
+    let started = std::time::Instant::now();
+    // A header and then silence: the stream is open, nothing else comes.
+    let got = one_shot_within(root.starttls, hdr().as_bytes(), NEGOTIATION + SLACK).await;
+    assert_eq!(got.condition, Cond::ConnectionTimeout, "{got:?}");
+    assert!(started.elapsed() >= NEGOTIATION, "closed early: {:?}", started.elapsed());
     root.shutdown().await;
 }
