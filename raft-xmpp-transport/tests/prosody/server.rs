@@ -28,7 +28,7 @@ fn assert_lua_unbound() {
     if let Ok(out) = probe {
         assert!(
             out.status.success(),
-            "prosody is installed without lua-unbound: apt-get install lua-unbound"
+            "prosody is installed without lua-unbound: apt-get install lua-unbound (scripts/setup.sh does)"
         );
     }
 }
