@@ -1,7 +1,8 @@
 //! A real XMPP client reaches the root through a real XMPP server: slixmpp (Python) logs in to
 //! Prosody over C2S (STARTTLS, SCRAM) and looks up registry records at the root; Prosody finds the
 //! root by SRV in the test's DNS and federates to it over S2S (certificates both ways); the root
-//! answers the client's full JID, and Prosody relays the answer.
+//! answers the client's full JID, and Prosody relays the answer. A write (renew-lease) from the
+//! client acts for its server's domain.
 //!
 //! ```text
 //!  registry_lookup.py ─c2s─▶ Prosody ─S2S (SRV _xmpp-server._tcp.root.icroot.lan)─▶ root node
@@ -94,7 +95,7 @@ async fn slixmpp_client_looks_up_the_registry_through_prosody() {
         .args(["--port", &c2s_port.to_string(), "--root", ROOT])
         .arg("--ca")
         .arg(root.dir.path().join("ca.pem"))
-        .args(["--lookup", PROSODY, "--lookup", "absent.ix.lan", "--timeout", "20"])
+        .args(["--lookup", PROSODY, "--lookup", "absent.ix.lan", "--renew", "--timeout", "20"])
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -103,7 +104,7 @@ async fn slixmpp_client_looks_up_the_registry_through_prosody() {
     assert!(out.status.success(), "client failed ({}):\n{stdout}\n{stderr}\n{}", out.status, prosody.logs());
 
     let ev = events(&stdout);
-    assert_eq!(ev.len(), 3, "{stdout}");
+    assert_eq!(ev.len(), 4, "{stdout}");
     let jid = ev[0]["jid"].as_str().unwrap();
     assert!(jid.starts_with(&format!("{USER}@{PROSODY}/")), "bound to a full JID: {jid}");
 
@@ -134,6 +135,16 @@ async fn slixmpp_client_looks_up_the_registry_through_prosody() {
         RegistryError::NotFound { kind: RecordKind::Exchange, key } => assert_eq!(key, "absent.ix.lan"),
         other => panic!("expected <not-found/>, got {other:?}"),
     }
+
+    // A write from alice@prosody.ix.lan/… acts for the domain: it renews prosody.ix.lan's lease.
+    let renewed = &ev[3];
+    assert_eq!((renewed["type"].as_str(), renewed["to"].as_str()), (Some("result"), Some(jid)), "{renewed}");
+    let iq = parse_fragment(renewed["xml"].as_str().unwrap()).unwrap();
+    let record = RegistryResult::try_from(iq.children().next().expect("a result payload")).unwrap();
+    let RegistryResult::Exchange(record) = record else { panic!("{record:?}") };
+    assert_eq!(record.domain, PROSODY);
+    assert!(record.lease_expires_ms > registered.lease_expires_ms, "{record:?} vs {registered:?}");
+    assert_eq!(record.modified_revision, registered.modified_revision, "a renewal is not a change");
 
     // It was Prosody's own S2S stream that reached the root (the CLI's stream closed before).
     let links = root.root.xmpp().links();

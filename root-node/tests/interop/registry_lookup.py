@@ -5,10 +5,10 @@
 
 It logs in as JID with PASSWORD on HOST:PORT, verifying the server certificate against CA, then
 sends one registry `<get-exchange/>` iq (docs/protocol.md section 5.5) per --lookup domain to the
-root domain. It prints one JSON object per line on stdout:
+root domain, then (with --renew) a `<renew-lease/>` set, which acts for our server's domain. It prints one JSON object per line on stdout:
 
     {"event": "bound", "jid": "<our full JID>"}
-    {"event": "answer", "lookup": "<domain>", "type": "result|error", "from": "...", "to": "...",
+    {"event": "answer", "lookup": "<domain>|renew-lease", "type": "result|error", "from": "...", "to": "...",
      "xml": "<the answer iq>"}
 
 and exits 0 once every lookup has an answer; 1 (with the reason on stderr) if the login fails, the
@@ -49,19 +49,22 @@ class Lookup(slixmpp.ClientXMPP):
 
     async def on_session(self, _event):
         emit({"event": "bound", "jid": str(self.boundjid)})
-        for domain in self.args.lookup:
-            iq = self.make_iq_get(ito=self.args.root)
-            iq.append(ET.Element(f"{{{REGISTRY_NS}}}get-exchange", {"domain": domain}))
+        requests = [(d, self.make_iq_get(ito=self.args.root), "get-exchange", {"domain": d})
+                    for d in self.args.lookup]
+        if self.args.renew:
+            requests.append(("renew-lease", self.make_iq_set(ito=self.args.root), "renew-lease", {}))
+        for label, iq, name, attrs in requests:
+            iq.append(ET.Element(f"{{{REGISTRY_NS}}}{name}", attrs))
             try:
                 answer = await iq.send(timeout=self.args.timeout)
             except IqError as e:
                 answer = e.iq
             except IqTimeout:
-                self.fail(f"no answer to the lookup of {domain} within {self.args.timeout} s")
+                self.fail(f"no answer to {label} within {self.args.timeout} s")
                 return
             emit({
                 "event": "answer",
-                "lookup": domain,
+                "lookup": label,
                 "type": answer["type"],
                 "from": str(answer["from"]),
                 "to": str(answer["to"]),
@@ -78,7 +81,7 @@ async def run(args):
     client = Lookup(args)
     client.connect(args.host, args.port)
     try:
-        reason = await asyncio.wait_for(client.outcome, timeout=args.timeout * (1 + len(args.lookup)))
+        reason = await asyncio.wait_for(client.outcome, timeout=args.timeout * (2 + len(args.lookup)))
     except asyncio.TimeoutError:
         reason = "timed out"
     client.disconnect()
@@ -94,6 +97,8 @@ def main():
     p.add_argument("--ca", required=True, help="PEM CA file the server certificate must chain to")
     p.add_argument("--root", required=True, help="the root's XMPP domain")
     p.add_argument("--lookup", action="append", default=[], help="Exchange domain to look up")
+    p.add_argument("--renew", action="store_true",
+                   help="then renew the lease of our own domain's Exchange (a write)")
     p.add_argument("--timeout", type=float, default=20.0)
     args = p.parse_args()
     reason = asyncio.run(run(args))
