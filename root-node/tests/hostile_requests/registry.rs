@@ -73,6 +73,11 @@ async fn s5_7_malformed_requests_get_bad_request_malformed() {
 async fn s5_1_fields_out_of_bounds_get_not_acceptable_invalid_field() {
     let (root, mut a, _b) = scene().await;
     let many = |tag: &str, n: usize| (0..n).map(|i| format!("<{tag}>v{i}</{tag}>")).collect::<String>();
+    // `n` meta values of `len` bytes each (each within its own bound): over the 16 KiB record
+    // bound when n × len is.
+    let many_long = |n: usize, len: usize| {
+        (0..n).map(|i| format!("<meta key='k{i}'>{}</meta>", "x".repeat(len))).collect::<String>()
+    };
     let cases = [
         ("organisation", "set", format!("<register-exchange xmlns='{R}' organisation=''/>")),
         (
@@ -91,6 +96,30 @@ async fn s5_1_fields_out_of_bounds_get_not_acceptable_invalid_field() {
         ("id", "set", format!("<register-cloud xmlns='{R}' id='has space'/>")),
         ("limit", "get", format!("<search xmlns='{R}' limit='0'/>")),
         ("limit", "get", format!("<search xmlns='{R}' limit='201'/>")),
+        ("domain", "get", format!("<get-exchange xmlns='{R}' domain='not_a_dns_name!'/>")),
+        ("domain", "get", format!("<get-exchange xmlns='{R}' domain='{}.lan'/>", "l".repeat(64))),
+        (
+            "meta",
+            "set",
+            register("", &(0..65).map(|i| format!("<meta key='k{i}'>v</meta>")).collect::<String>()),
+        ),
+        ("record", "set", register("", &many_long(17, 1000))),
+        (
+            "trust-anchor",
+            "set",
+            register("", &"<trust-anchor>{}</trust-anchor>".replace("{}", &"ab".repeat(32)).repeat(17)),
+        ),
+        (
+            "service",
+            "set",
+            format!(
+                "<register-cloud xmlns='{R}' id='a/s'><service>{}</service></register-cloud>",
+                "s".repeat(65)
+            ),
+        ),
+        ("capability", "get", format!("<search xmlns='{R}' capability='{}'/>", "c".repeat(65))),
+        ("prefix", "get", format!("<search xmlns='{R}' prefix='{}'/>", "p".repeat(254))),
+        ("after", "get", format!("<search xmlns='{R}' after='{}'/>", "a".repeat(513))),
     ];
     for (field, kind, payload) in cases {
         let (cond, ty, app) = refusal(&mut a, kind, &payload).await;
@@ -100,6 +129,9 @@ async fn s5_1_fields_out_of_bounds_get_not_acceptable_invalid_field() {
             other => panic!("{field}: expected <invalid-field/>, got {other:?}"),
         }
     }
+    // Nothing refused was written.
+    let got = refusal(&mut a, "get", &format!("<get-exchange xmlns='{R}' domain='{A}'/>")).await;
+    assert_eq!(got.2, E::NotFound { kind: RecordKind::Exchange, key: A.into() });
     root.shutdown().await;
 }
 
