@@ -206,9 +206,10 @@ impl RawPeer {
         }
     }
 
-    /// Ping the root and return every stanza that arrived before the pong: what the node
-    /// answered to anything sent before the ping (the node answers in order per stream only for
-    /// stanzas it drops synchronously; callers use this for "never answered" rows).
+    /// Ping the root and return every stanza that arrived before the pong. For "never answered"
+    /// rows: the node reads a stream in order, so anything it would answer synchronously (the
+    /// transport's checks) comes before the pong; handlers run concurrently, so callers also
+    /// wait a bounded moment after it.
     pub async fn fence(&mut self) -> Vec<Element> {
         let id = self.id();
         let (from, to) = (self.domain.clone(), self.root.clone());
