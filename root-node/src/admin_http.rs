@@ -1,6 +1,6 @@
 //! The admin HTTP endpoint: `GET /metrics` (Prometheus text), `GET /healthz` (the process
-//! answers), `GET /readyz` (a cluster member that knows its leader and has applied what it
-//! knows to be committed). Loopback by default: it is for the operator's scraper, not the world.
+//! answers), `GET /readyz` (see [`crate::ready`]). Loopback by default: it is for the
+//! operator's scraper, not the world.
 
 use std::sync::{Arc, OnceLock};
 
@@ -41,12 +41,9 @@ pub(crate) async fn serve(ctx: Arc<NodeCtx>, listener: TcpListener) {
 }
 
 async fn readyz(State(ctx): State<Arc<NodeCtx>>) -> (StatusCode, String) {
-    let m = ctx.raft.metrics().borrow().clone();
-    let member = m.membership_config.membership().get_node(&m.id).is_some();
-    match (member, m.current_leader) {
-        (true, Some(leader)) => (StatusCode::OK, format!("ready: leader {leader}\n")),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not a cluster member\n".into()),
-        (true, None) => (StatusCode::SERVICE_UNAVAILABLE, "no known leader\n".into()),
+    match crate::ready::check(&ctx).await {
+        Ok(why) => (StatusCode::OK, why),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
     }
 }
 

@@ -1,14 +1,15 @@
 //! Envelope checks the router makes before dispatching (docs/protocol.md §4.4): an iq whose
-//! `type` is missing or unknown, and a message or presence that does not parse, are answered
-//! `bad-request` in a stanza of the same name; error stanzas are never answered.
+//! `type` is missing or unknown, and a message that does not parse, are answered `bad-request`
+//! in a stanza of the same name; error stanzas are never answered. (Presence envelopes are
+//! checked by [`crate::presence`].)
 //!
 //! ```text
 //!  Incoming ─▶ bounce::refusal ─┬─ Some(error stanza) ─▶ send, stop
-//!                               └─ None ─▶ router dispatch (raft / iq handlers / dropped)
+//!                               └─ None ─▶ router dispatch (raft / presence / iq handlers / dropped)
 //! ```
 
 use proto::error::{StanzaError, StanzaErrorCondition as Cond};
-use proto::stanza::envelope::{Message, Presence};
+use proto::stanza::envelope::Message;
 use proto::xml::Element;
 
 /// The error answer to `stanza` if its envelope is refused here, else `None`.
@@ -23,7 +24,6 @@ pub(crate) fn refusal(stanza: &Element) -> Option<Element> {
             Some(other) => Some(format!("<iq/> has an invalid type '{other}'")),
         },
         "message" => Message::try_from(stanza).err().map(|e| e.to_string()),
-        "presence" => Presence::try_from(stanza).err().map(|e| e.to_string()),
         _ => None,
     }?;
     Some(error_reply(stanza, &StanzaError::new(Cond::BadRequest, problem)))

@@ -59,6 +59,15 @@ pub enum Command {
     Lookup(LookupOp),
     /// Find records by capability/service, region or key prefix.
     Search(SearchArgs),
+    /// Stream registry changes until Ctrl-C, resuming on another root node if this one is lost.
+    Watch {
+        /// Only keys (domains, Cloud ids) starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Start after this revision (e.g. a search page's revision) instead of now.
+        #[arg(long)]
+        since_revision: Option<u64>,
+    },
 }
 
 /// Fields of an Exchange record; on update, only the fields given change.
@@ -340,7 +349,7 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             after: None,
             consistency: consistency(a.stale),
         }),
-        Command::Node { .. } | Command::Dev { .. } => {
+        Command::Node { .. } | Command::Dev { .. } | Command::Watch { .. } => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

@@ -93,8 +93,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// Start the client's transport for `profile` (the stream opens on the first request).
-    pub fn connect(profile: &Profile) -> Result<Self, ClientError> {
+    /// Start the client's transport for `profile` (the stream opens on the first request) and
+    /// return the stanzas addressed to us that are not answers (notifications).
+    pub fn connect_with_incoming(
+        profile: &Profile,
+    ) -> Result<(Self, tokio::sync::mpsc::Receiver<raft_xmpp_transport::Incoming>), ClientError> {
         let identity = TlsIdentity { cert_chain: load_certs(&profile.cert)?, key: load_key(&profile.key)? };
         let mut cfg = TransportConfig::new(profile.domain.clone(), identity, load_certs(&profile.ca)?);
         cfg.connect_timeout = Duration::from_secs(5);
@@ -106,14 +109,32 @@ impl Client {
         } else {
             Discovery::with_nameservers(&profile.nameservers, 0)
         };
-        if let Some((host, port)) = &profile.root_address {
-            let ep = Endpoint { host: host.clone(), port: *port, tls: TlsStart::StartTls };
-            discovery.add_static_route(&profile.root_domain, vec![ep]);
+        for (domain, address) in profile.roots() {
+            if let Some((host, port)) = address {
+                let ep = Endpoint { host, port, tls: TlsStart::StartTls };
+                discovery.add_static_route(&domain, vec![ep]);
+            }
         }
-        let (node, mut incoming) = XmppNode::start(cfg, Vec::new(), discovery)?;
+        let (node, incoming) = XmppNode::start(cfg, Vec::new(), discovery)?;
+        Ok((Client { node, domain: profile.domain.clone(), root: profile.root_domain.clone() }, incoming))
+    }
+
+    /// Start the client's transport for `profile`; nothing but answers is expected.
+    pub fn connect(profile: &Profile) -> Result<Self, ClientError> {
+        let (client, mut incoming) = Self::connect_with_incoming(profile)?;
         // Nothing is addressed to a CLI but answers (matched by the transport); drain the rest.
         tokio::spawn(async move { while incoming.recv().await.is_some() {} });
-        Ok(Client { node, domain: profile.domain.clone(), root: profile.root_domain.clone() })
+        Ok(client)
+    }
+
+    /// The transport (`icroot watch`, raw requests in tests).
+    pub fn node(&self) -> &XmppNode {
+        &self.node
+    }
+
+    /// The root domain requests go to.
+    pub fn root(&self) -> &str {
+        &self.root
     }
 
     /// Our domain.

@@ -75,6 +75,45 @@ pub struct RawConfig {
     /// Raft timers.
     #[serde(default)]
     pub raft: RawRaft,
+    /// The node's own housekeeping timers.
+    #[serde(default)]
+    pub timers: RawTimers,
+    /// Registry changes kept for watchers to resume from (≥ 1).
+    #[serde(default = "default_change_retention")]
+    pub change_retention: u64,
+}
+
+/// `[timers]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimers {
+    /// Longest the leader's lease-expiry task sleeps between looks at the lease index (it
+    /// also wakes at the earliest lease end); 50..=60000.
+    #[serde(default = "default_lease_expiry_tick")]
+    pub lease_expiry_tick_ms: u64,
+    /// How long `GET /readyz` may take to confirm the leader's commit index; 100..=30000.
+    #[serde(default = "default_readyz_deadline")]
+    pub readyz_deadline_ms: u64,
+}
+
+fn default_lease_expiry_tick() -> u64 {
+    1000
+}
+fn default_readyz_deadline() -> u64 {
+    900
+}
+
+impl Default for RawTimers {
+    fn default() -> Self {
+        RawTimers {
+            lease_expiry_tick_ms: default_lease_expiry_tick(),
+            readyz_deadline_ms: default_readyz_deadline(),
+        }
+    }
+}
+
+fn default_change_retention() -> u64 {
+    store::DEFAULT_CHANGE_RETENTION
 }
 
 fn default_cluster_name() -> String {
@@ -224,6 +263,12 @@ pub struct NodeConfig {
     pub bootstrap: BTreeMap<u64, RootNode>,
     /// openraft settings, validated and checked against the transport.
     pub raft: openraft::Config,
+    /// Longest sleep of the leader's lease-expiry task.
+    pub lease_expiry_tick: Duration,
+    /// Deadline of one `/readyz` check.
+    pub readyz_deadline: Duration,
+    /// Registry changes kept in the feed watchers resume from.
+    pub change_retention: u64,
 }
 
 impl NodeConfig {
@@ -304,6 +349,9 @@ impl TryFrom<RawConfig> for NodeConfig {
             return Err(invalid("bootstrap", format!("must list this node as {} = \"{own}\"", raw.node_id)));
         }
         let r = &raw.raft;
+        if raw.change_retention == 0 {
+            return Err(invalid("change_retention", "at least 1"));
+        }
         if r.heartbeat_interval_ms < 100 {
             return Err(invalid(
                 "raft.heartbeat_interval_ms",
@@ -328,6 +376,15 @@ impl TryFrom<RawConfig> for NodeConfig {
         };
         raft_xmpp_transport::raft::check_raft_config(&raft).map_err(|e| invalid("raft", e))?;
         let raft = raft.validate().map_err(|e| invalid("raft", e.to_string()))?;
+        let t = &raw.timers;
+        if !(50..=60_000).contains(&t.lease_expiry_tick_ms) {
+            return Err(invalid("timers.lease_expiry_tick_ms", "must be in 50..=60000"));
+        }
+        if !(100..=30_000).contains(&t.readyz_deadline_ms) {
+            return Err(invalid("timers.readyz_deadline_ms", "must be in 100..=30000"));
+        }
+        let lease_expiry_tick = Duration::from_millis(t.lease_expiry_tick_ms);
+        let readyz_deadline = Duration::from_millis(t.readyz_deadline_ms);
         Ok(NodeConfig {
             node_id: raw.node_id,
             domain: own,
@@ -343,6 +400,9 @@ impl TryFrom<RawConfig> for NodeConfig {
             discovery,
             bootstrap,
             raft,
+            lease_expiry_tick,
+            readyz_deadline,
+            change_retention: raw.change_retention,
         })
     }
 }

@@ -62,3 +62,21 @@ fn unsafe_timers_and_inconsistent_bootstrap_are_refused() {
         Err(ConfigError::Invalid { field: "listen.starttls", .. })
     ));
 }
+
+#[test]
+fn timers_default_and_are_bounded() {
+    let c = NodeConfig::from_toml(MINIMAL).unwrap();
+    assert_eq!(c.lease_expiry_tick, Duration::from_secs(1));
+    assert_eq!(c.readyz_deadline, Duration::from_millis(900));
+    let text = format!("{MINIMAL}\n[timers]\nlease_expiry_tick_ms = 200\nreadyz_deadline_ms = 2000\n");
+    let c = NodeConfig::from_toml(&text).unwrap();
+    assert_eq!(c.lease_expiry_tick, Duration::from_millis(200));
+    assert_eq!(c.readyz_deadline, Duration::from_secs(2));
+    let text = format!("{MINIMAL}\n[timers]\nlease_expiry_tick_ms = 10\n");
+    assert!(matches!(
+        NodeConfig::from_toml(&text),
+        Err(ConfigError::Invalid { field: "timers.lease_expiry_tick_ms", .. })
+    ));
+    let text = format!("{MINIMAL}\n[timers]\ntick = 10\n");
+    assert!(NodeConfig::from_toml(&text).unwrap_err().to_string().contains("tick"));
+}

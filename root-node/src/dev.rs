@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::client::{Client, ClientError};
 use crate::config::{ConfigError, NodeConfig};
-use crate::profile::{Profile, RawProfile};
+use crate::profile::{Profile, RawProfile, RawRoot};
 use crate::service::{Listeners, RootService, ServiceError};
 
 /// The consortium administrator domain of the dev cluster.
@@ -190,6 +190,13 @@ impl DevCluster {
                 root_domain: node_domain(1),
                 root_address: root_addr.map(|a| a.to_string()),
                 nameservers: vec![dns.addr()],
+                fallback_roots: nodes[1..]
+                    .iter()
+                    .map(|n| RawRoot {
+                        domain: n.config().domain.clone(),
+                        address: n.config().listen_starttls.first().map(|a| a.to_string()),
+                    })
+                    .collect(),
             };
             let path = profiles.join(format!("{name}.toml"));
             let text = toml::to_string(&raw).map_err(|e| DevError::Io {

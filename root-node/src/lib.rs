@@ -4,8 +4,12 @@
 //! ```text
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
 //!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
+//!                     ├─▶ presence ─▶ lease renewal | role table | subscriber relay
+//!                     ├─▶ pubsub ─▶ subscription table ◀─ deliver (applied change feed) ─▶ headlines
 //!                     └─▶ disco / ping
+//!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
+//!  icroot watch ─▶ subscribe ─▶ notifications ─▶ lost? resubscribe since last revision elsewhere
 //! ```
 
 mod admin_http;
@@ -15,13 +19,21 @@ pub mod client;
 mod commands;
 pub mod config;
 pub mod dev;
+mod disco;
+mod leases;
 pub mod output;
+mod presence;
 pub mod profile;
+mod pubsub;
+mod ready;
 mod registry;
 mod router;
 pub mod service;
 mod status;
+pub mod watch;
 
 pub use config::NodeConfig;
+pub use disco::MAX_ITEMS as DISCO_MAX_ITEMS;
+pub use presence::{EXCHANGE_UNAVAILABLE, MAX_SUBSCRIBERS as PRESENCE_MAX_SUBSCRIBERS};
 pub use registry::FORWARD_NS;
 pub use service::{run, Listeners, RootService, ServiceError};

@@ -8,6 +8,7 @@ use root_node::cli::{self, Cli, Command};
 use root_node::client::Client;
 use root_node::dev::{DevCluster, DevOptions};
 use root_node::profile::Profile;
+use root_node::watch::WatchOptions;
 use root_node::{output, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +46,15 @@ async fn main() -> ExitCode {
         Command::Dev { nodes, dir } => {
             init_logs("info");
             report(run_dev(DevOptions { nodes: *nodes, dir: dir.clone() }).await)
+        }
+        Command::Watch { prefix, since_revision } => {
+            init_logs("warn");
+            let opts = WatchOptions {
+                prefix: prefix.clone(),
+                since_revision: *since_revision,
+                ..Default::default()
+            };
+            root_node::watch::run_cli(cli.profile.as_deref(), cli.json, opts).await
         }
         _ => {
             init_logs("warn");

@@ -30,6 +30,20 @@ pub struct RawProfile {
     /// DNS servers for SRV lookups when `root_address` is absent.
     #[serde(default)]
     pub nameservers: Vec<SocketAddr>,
+    /// Other root nodes `icroot watch` moves to when the root it watches is lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_roots: Vec<RawRoot>,
+}
+
+/// A further root node: its domain and, optionally, its `host:port` (else SRV).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoot {
+    /// The root node's XMPP domain.
+    pub domain: String,
+    /// `host:port` of its STARTTLS listener.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// A checked profile with absolute paths.
@@ -49,6 +63,18 @@ pub struct Profile {
     pub root_address: Option<(String, u16)>,
     /// DNS servers (empty: the system's).
     pub nameservers: Vec<SocketAddr>,
+    /// Further root nodes (domain, fixed address) for `icroot watch` failover.
+    pub fallback_roots: Vec<(String, Option<(String, u16)>)>,
+}
+
+fn host_port(field: &'static str, a: &str) -> Result<(String, u16), ConfigError> {
+    let (host, port) = a
+        .rsplit_once(':')
+        .ok_or(ConfigError::Invalid { field, reason: format!("`{a}` is not host:port") })?;
+    let port = port
+        .parse()
+        .map_err(|_| ConfigError::Invalid { field, reason: format!("`{a}` has no valid port") })?;
+    Ok((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
 }
 
 impl Profile {
@@ -62,23 +88,22 @@ impl Profile {
         Self::from_raw(raw, base)
     }
 
+    /// The profile's root followed by its fallback roots.
+    pub fn roots(&self) -> Vec<(String, Option<(String, u16)>)> {
+        let mut all = vec![(self.root_domain.clone(), self.root_address.clone())];
+        all.extend(self.fallback_roots.iter().cloned());
+        all
+    }
+
     /// Check `raw`, resolving relative paths against `base`.
     pub fn from_raw(raw: RawProfile, base: &Path) -> Result<Self, ConfigError> {
         let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        let root_address = match raw.root_address {
-            None => None,
-            Some(a) => {
-                let (host, port) = a.rsplit_once(':').ok_or(ConfigError::Invalid {
-                    field: "root_address",
-                    reason: format!("`{a}` is not host:port"),
-                })?;
-                let port = port.parse().map_err(|_| ConfigError::Invalid {
-                    field: "root_address",
-                    reason: format!("`{a}` has no valid port"),
-                })?;
-                Some((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
-            }
-        };
+        let root_address = raw.root_address.as_deref().map(|a| host_port("root_address", a)).transpose()?;
+        let mut fallback_roots = Vec::new();
+        for r in &raw.fallback_roots {
+            let address = r.address.as_deref().map(|a| host_port("fallback_roots.address", a)).transpose()?;
+            fallback_roots.push((crate::config::domain("fallback_roots.domain", &r.domain)?, address));
+        }
         Ok(Profile {
             domain: crate::config::domain("domain", &raw.domain)?,
             cert: abs(raw.cert),
@@ -87,6 +112,7 @@ impl Profile {
             root_domain: crate::config::domain("root_domain", &raw.root_domain)?,
             root_address,
             nameservers: raw.nameservers,
+            fallback_roots,
         })
     }
 }

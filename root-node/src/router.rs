@@ -1,20 +1,22 @@
 //! Incoming stanzas to their handlers: Raft payloads to openraft, registry requests to
-//! [`crate::registry`], XEP-0199 ping, XEP-0030 disco#info; any other request gets
-//! `service-unavailable` (RFC 6120 §8.4).
+//! [`crate::registry`], XEP-0199 ping, XEP-0030 disco ([`crate::disco`]), presence
+//! ([`crate::presence`]); any other request gets `service-unavailable` (RFC 6120 §8.4).
 //!
 //! ```text
-//!  Incoming ─▶ bounce (malformed envelope ─▶ bad-request)
+//!  Incoming ─▶ bounce (iq without a valid type, unparsable message ─▶ bad-request)
 //!           ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
+//!            ├─ presence ─▶ presence::handle (never answered but for a bad envelope)
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
+//!                           ├─ root-internal read-index ─▶ ready::answer_read_index
+//!                           ├─ pubsub ─▶ pubsub::handle (subscribe / unsubscribe)
 //!                           ├─ ping ─▶ empty result
-//!                           └─ disco#info ─▶ identity + features
+//!                           └─ disco#info / #items ─▶ disco::answer
 //! ```
 
 use std::sync::Arc;
 
 use proto::error::{StanzaError, StanzaErrorCondition as Cond};
 use proto::ns;
-use proto::stanza::disco::{Identity, InfoResult};
 use proto::stanza::envelope::{Iq, IqType};
 use proto::stanza::raft::RaftPayload;
 use proto::xml::Element;
@@ -51,9 +53,12 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
         send(ctx, raft_answer(&stanza, answer));
         return;
     }
+    if stanza.name() == "presence" {
+        return crate::presence::handle(ctx, &inc.from_domain, &stanza).await;
+    }
     if stanza.name() != "iq" || !matches!(stanza.attr("type"), Some("get" | "set")) {
-        // Results and errors are matched by the transport; messages and presence have no
-        // handler yet and are dropped (RFC 6120 allows silently ignoring them).
+        // Results and errors are matched by the transport; messages have no handler yet and
+        // are dropped (RFC 6120 allows silently ignoring them).
         tracing::debug!(from = %inc.from_domain, name = stanza.name(), "stanza ignored");
         return;
     }
@@ -78,32 +83,19 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
     };
     match (payload.ns(), iq.kind) {
         (ns::REGISTRY, _) => crate::registry::handle(ctx, from_domain, iq, false).await,
-        (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
-        (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
-        (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" && payload.attr("node").is_none() => {
-            Ok(Some(disco_info().to_element()))
+        (crate::registry::FORWARD_NS, IqType::Get) if payload.name() == crate::ready::READ_INDEX => {
+            crate::ready::answer_read_index(ctx, from_domain).await
         }
-        (ns::DISCO_INFO, IqType::Get) if payload.name() == "query" => {
-            Err(StanzaError::new(Cond::ItemNotFound, "no such disco node"))
+        (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
+        (ns::PUBSUB, _) => crate::pubsub::handle(ctx, from_domain, iq).await,
+        (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
+        (ns::DISCO_INFO | ns::DISCO_ITEMS, IqType::Get) if payload.name() == "query" => {
+            crate::disco::answer(ctx, payload).map(Some).map_err(|e| *e)
         }
         _ => Err(StanzaError::new(
             Cond::ServiceUnavailable,
             format!("no service for <{}/> in {}", payload.name(), payload.ns()),
         )),
-    }
-}
-
-/// What the root says it is (XEP-0030).
-pub(crate) fn disco_info() -> InfoResult {
-    let mut identity = Identity::new("server", "im");
-    identity.name = Some("icroot Intercloud Root".into());
-    InfoResult {
-        node: None,
-        identities: vec![identity],
-        features: [ns::DISCO_INFO, ns::PING, ns::RAFT, ns::RAFT_EXT, ns::REGISTRY]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
     }
 }
 

@@ -90,6 +90,10 @@ pub(crate) struct NodeCtx {
     pub raft: Raft<RaftTypes>,
     pub xmpp: XmppNode,
     pub sm: StateMachineStore,
+    /// Presence subscribers, peers' announced roles, renewals in flight.
+    pub presence: crate::presence::PresenceState,
+    /// Registry watchers (XEP-0060) served by this node.
+    pub pubsub: crate::pubsub::Subscriptions,
 }
 
 impl std::fmt::Debug for NodeCtx {
@@ -146,7 +150,8 @@ impl RootService {
         let mut socks: Vec<(TcpListener, TlsMode)> =
             listeners.starttls.into_iter().map(|l| (l, TlsMode::StartTls)).collect();
         socks.extend(listeners.direct_tls.into_iter().map(|l| (l, TlsMode::DirectTls)));
-        let (log, sm) = store::open(&config.data_dir)?;
+        let (log, mut sm) = store::open(&config.data_dir)?;
+        sm.set_change_retention(config.change_retention);
         let (xmpp, incoming) = XmppNode::start(tcfg, socks, discovery(&config)?)?;
         let network = XmppRaftNetwork::new(xmpp.clone(), config.node_id, &config.cluster_name);
         let raft = Raft::new(config.node_id, Arc::new(config.raft.clone()), network, log, sm.clone())
@@ -156,11 +161,15 @@ impl RootService {
             .admin_http
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
-        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm });
+        let presence = crate::presence::PresenceState::default();
+        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, presence, pubsub: Default::default() });
         let tasks = vec![
             tokio::spawn(crate::router::run(ctx.clone(), incoming)),
             tokio::spawn(crate::admin_http::serve(ctx.clone(), listeners.admin_http)),
             tokio::spawn(crate::admin_http::export_raft_metrics(ctx.clone())),
+            tokio::spawn(crate::leases::run(ctx.clone())),
+            tokio::spawn(crate::presence::announce(ctx.clone())),
+            tokio::spawn(crate::pubsub::run(ctx.clone())),
         ];
         bootstrap(&ctx).await?;
         tracing::info!(node_id = ctx.config.node_id, domain = %ctx.config.domain, admin = %admin_addr, "root node started");
@@ -180,6 +189,21 @@ impl RootService {
     /// The transport.
     pub fn xmpp(&self) -> &XmppNode {
         &self.ctx.xmpp
+    }
+
+    /// The Raft roles other members last announced in presence, by node id.
+    pub fn peer_roles(&self) -> std::collections::BTreeMap<u64, proto::stanza::presence::RaftRole> {
+        self.ctx.presence.peer_roles()
+    }
+
+    /// The addresses subscribed to this node's presence.
+    pub fn presence_subscribers(&self) -> Vec<String> {
+        self.ctx.presence.subscribers()
+    }
+
+    /// Registry subscriptions this node serves now.
+    pub fn subscriptions(&self) -> usize {
+        self.ctx.pubsub.len()
     }
 
     /// The configuration the node runs with.

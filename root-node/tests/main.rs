@@ -5,8 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod dev_walk;
+mod disco;
 mod hostile_requests;
 mod interop;
+mod leases;
+mod peer;
+mod presence;
+mod pubsub;
 mod raw_peer;
+mod readyz;
 mod services;
 mod solo_root;

@@ -165,6 +165,7 @@ impl SoloRoot {
             root_domain: ROOT.into(),
             root_address: Some(self.starttls.to_string()),
             nameservers: vec![],
+            fallback_roots: vec![],
         };
         let path: PathBuf = d.join(format!("{domain}.toml"));
         std::fs::write(&path, toml::to_string(&raw).unwrap()).unwrap();

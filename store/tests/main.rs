@@ -5,6 +5,7 @@
 
 mod common;
 mod crash;
+mod listing;
 mod log_store;
 mod search_feed;
 mod snapshot;

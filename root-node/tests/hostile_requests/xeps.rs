@@ -1,7 +1,6 @@
 //! Rows of docs/protocol.md §6 (ping, disco, pubsub watch, presence payloads) and §3.10 (Raft
 //! RPC errors the serving node answers) against a running root node.
 //!
-//! Tests marked `#[ignore = "pending: …"]` cover features another branch adds (the XEP-0060
 //! registry watch, disco#items); enable them with `cargo nextest run -p root-node --run-ignored
 //! all hostile_requests` once it is merged. They are not weakened: they assert the documented
 //! answers and fail on a root without the feature.
@@ -56,7 +55,6 @@ async fn s6_2_disco_info_for_an_unknown_node_gets_item_not_found() {
 
 /// §6.2: a disco#items query for a node the root does not have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "pending: disco#items (pubsub branch)"]
 async fn s6_2_disco_items_for_an_unknown_node_gets_item_not_found() {
     let (root, mut a) = scene().await;
     let q = "<query xmlns='http://jabber.org/protocol/disco#items' node='no-such-node'/>";
@@ -70,7 +68,6 @@ fn pubsub(inner: &str) -> String {
 
 /// §6.3 rows answered `bad-request`, and §4.4's `jid-malformed` for the subscribe `jid`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "pending: XEP-0060 registry watch (pubsub branch)"]
 async fn s6_3_malformed_subscriptions_get_bad_request() {
     let (root, mut a) = scene().await;
     let watch = |attrs: &str| {
@@ -102,7 +99,6 @@ async fn s6_3_malformed_subscriptions_get_bad_request() {
 
 /// §6.3: subscribing to a node that does not exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "pending: XEP-0060 registry watch (pubsub branch)"]
 async fn s6_3_unknown_node_gets_item_not_found() {
     let (root, mut a) = scene().await;
     let payload = pubsub(&format!("<subscribe node='no-such-node' jid='{A}'/>"));
@@ -112,7 +108,6 @@ async fn s6_3_unknown_node_gets_item_not_found() {
 
 /// §6.3 and §5.7: resuming a watch from a revision the root no longer keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "pending: XEP-0060 registry watch and `change_retention` (pubsub branch)"]
 async fn s6_3_resume_from_a_compacted_revision_gets_revision_compacted() {
     let root = SoloRoot::start_with("change_retention = 2", |z| z).await;
     let mut a = RawPeer::connect(root.direct_tls, &root.ca, A, ROOT).await;

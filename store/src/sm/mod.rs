@@ -6,6 +6,7 @@
 
 mod apply;
 pub(crate) mod index;
+mod listing;
 mod read;
 pub(crate) mod search;
 
