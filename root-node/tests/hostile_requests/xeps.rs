@@ -1,9 +1,5 @@
 //! Rows of docs/protocol.md §6 (ping, disco, pubsub watch, presence payloads) and §3.10 (Raft
 //! RPC errors the serving node answers) against a running root node.
-//!
-//! registry watch, disco#items); enable them with `cargo nextest run -p root-node --run-ignored
-//! all hostile_requests` once it is merged. They are not weakened: they assert the documented
-//! answers and fail on a root without the feature.
 
 use std::time::Duration;
 
@@ -184,5 +180,55 @@ async fn s3_10_bad_raft_requests_get_bad_request_or_unexpected_request() {
     };
     assert_eq!(answer.name(), "message", "{answer}");
     assert_eq!(stanza_error(&answer).condition, C::BadRequest);
+    root.shutdown().await;
+}
+
+/// The Exchange record's `lease-expires`, read from the root.
+async fn lease_end(peer: &mut RawPeer, domain: &str) -> Option<u64> {
+    let r = "https://ns.icroot.dev/registry/0";
+    let got = peer.iq("get", &format!("<get-exchange xmlns='{r}' domain='{domain}'/>")).await;
+    let end = got.children().next().and_then(|x| x.attr("lease-expires")).map(|v| v.parse().unwrap());
+    end
+}
+
+/// §6.4: presence that is not a lease renewal for this node changes nothing and is never
+/// answered: `<lease/>` in another namespace, from a domain without a record, addressed to
+/// another address than the node's bare domain; `<exchange-unavailable/>` without a domain.
+/// A proper `<lease/>` then does renew (the control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_4_presence_that_is_not_a_renewal_is_ignored() {
+    let (root, mut a) = scene().await;
+    let mut b = RawPeer::connect(root.direct_tls, &root.ca, "ex-b.lan", ROOT).await;
+    let r = "https://ns.icroot.dev/registry/0";
+    let reg = a.iq("set", &format!("<register-exchange xmlns='{r}' organisation='O' lease-ttl='60'/>")).await;
+    assert_eq!(reg.attr("type"), Some("result"), "{reg}");
+    let before = lease_end(&mut a, A).await.unwrap();
+    for p in [
+        format!("<presence from='{A}' to='{ROOT}'><lease xmlns='urn:not-the-registry'/></presence>"),
+        format!("<presence from='{A}' to='someone@{ROOT}'><lease xmlns='{r}'/></presence>"),
+        format!("<presence from='{A}' to='{ROOT}/res'><lease xmlns='{r}'/></presence>"),
+        format!("<presence type='unavailable' from='{A}' to='{ROOT}'><exchange-unavailable xmlns='{r}'/></presence>"),
+    ] {
+        a.send(p).await;
+    }
+    b.send(format!("<presence from='ex-b.lan' to='{ROOT}'><lease xmlns='{r}'/></presence>")).await;
+    for peer in [&mut a, &mut b] {
+        let before_pong = peer.fence().await;
+        assert!(before_pong.iter().all(|s| s.attr("type") != Some("error")), "{before_pong:?}");
+        match peer.next(Duration::from_millis(500)).await {
+            None => {}
+            Some(Next::Stanza(s)) => assert_ne!(s.attr("type"), Some("error"), "{s}"),
+            Some(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(lease_end(&mut a, A).await, Some(before), "an ignored presence renewed the lease");
+    assert_eq!(lease_end(&mut b, "ex-b.lan").await, None, "a lease presence created a record");
+    // Control: the proper heartbeat renews (asynchronously, so poll within a bound).
+    a.send(format!("<presence from='{A}' to='{ROOT}'><lease xmlns='{r}'/></presence>")).await;
+    let deadline = tokio::time::Instant::now() + T;
+    while lease_end(&mut a, A).await == Some(before) {
+        assert!(tokio::time::Instant::now() < deadline, "the lease heartbeat did not renew");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     root.shutdown().await;
 }
