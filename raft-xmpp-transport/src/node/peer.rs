@@ -209,10 +209,15 @@ async fn forward(
                         *lock(&status) = PeerStatus::default();
                         l
                     }
-                    Err(reason) => {
-                        fail_peer(&shared, &peer, &status, &reason, &mut rx);
-                        break;
-                    }
+                    // The peer may have reached us (bidi) while our dial failed: use that stream
+                    // rather than dropping what is queued.
+                    Err(reason) => match shared.link_for(&peer) {
+                        Some(l) => l,
+                        None => {
+                            fail_peer(&shared, &peer, &status, &reason, &mut rx);
+                            break;
+                        }
+                    },
                 },
             };
             match link.send(LinkCommand::Send(stanza)).await {
