@@ -45,6 +45,10 @@ pub enum Command {
         /// Where certificates, data, profiles and the ready file go.
         #[arg(long, default_value = "icroot-dev")]
         dir: PathBuf,
+        /// Also provision this many nodes without starting them (certificate, DNS records,
+        /// DIR/nodes/<id>/node.toml) to add later with `icroot node` + `icroot cluster`.
+        #[arg(long, default_value_t = 0)]
+        spare_nodes: u64,
     },
     /// Members, leader, term and indexes as seen by the profile's root node.
     Status,
@@ -59,6 +63,12 @@ pub enum Command {
     Lookup(LookupOp),
     /// Find records by capability/service, region or key prefix.
     Search(SearchArgs),
+    /// Change the cluster's membership (admin profile only).
+    #[command(subcommand)]
+    Cluster(crate::cluster_cmd::ClusterOp),
+    /// Save a root's snapshot over S2S (admin), or seed a new node's data dir from one.
+    #[command(subcommand)]
+    Snapshot(crate::snapshot_cmd::SnapshotOp),
     /// Stream registry changes until Ctrl-C, resuming on another root node if this one is lost.
     Watch {
         /// Only keys (domains, Cloud ids) starting with this.
@@ -349,7 +359,8 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             after: None,
             consistency: consistency(a.stale),
         }),
-        Command::Node { .. } | Command::Dev { .. } | Command::Watch { .. } => {
+        Command::Cluster(op) => crate::cluster_cmd::request(op)?,
+        Command::Node { .. } | Command::Dev { .. } | Command::Watch { .. } | Command::Snapshot(_) => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

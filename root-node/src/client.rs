@@ -35,7 +35,7 @@ pub enum ClientError {
     #[error("transport: {0}")]
     Start(#[from] raft_xmpp_transport::StartError),
     /// The root refused the request.
-    #[error("{condition}: {error}")]
+    #[error("{condition}: {}", describe(error))]
     Refused {
         /// The RFC 6120 condition (e.g. `forbidden`).
         condition: String,
@@ -48,6 +48,9 @@ pub enum ClientError {
     /// The root answered something this client does not understand.
     #[error("unexpected answer from the root: {0}")]
     Unexpected(String),
+    /// The command's arguments (or a local file) are not usable; nothing was sent.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ClientError {
@@ -68,12 +71,24 @@ impl ClientError {
             ClientError::Refused { error: RegistryError::NotFound { .. }, .. } => {
                 "check the domain or id; `icroot search` lists what exists"
             }
+            ClientError::Refused { condition, .. } if condition == "not-allowed" => {
+                "`icroot status` shows the current members and roles"
+            }
             ClientError::Refused { .. } => "see docs/protocol.md (Registry errors) for this condition",
             ClientError::Transport(_) => {
                 "is the root running? check root_domain/root_address in the profile and `icroot dev`'s ready file"
             }
             ClientError::Unexpected(_) => "the root may run a different icroot version",
+            ClientError::Invalid(_) => "see `icroot help <command>` and docs/cli.md",
         }
+    }
+}
+
+/// A registry error for people: a stanza error without a registry element shows its text.
+fn describe(e: &RegistryError) -> String {
+    match e {
+        RegistryError::Other(s) => s.text.clone().unwrap_or_else(|| s.to_string()),
+        other => other.to_string(),
     }
 }
 
@@ -148,7 +163,7 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let id = format!("icroot-{}-{attempt}", std::process::id());
+            let id = next_request_id();
             let iq = req.to_iq(id, self.domain.clone(), self.root.clone()).to_element();
             let left = REQUEST_DEADLINE.saturating_sub(started.elapsed());
             let retry = match self.node.request(iq, left.max(Duration::from_millis(100))).await {
@@ -175,8 +190,34 @@ impl Client {
         }
     }
 
+    /// Send one iq of `kind` carrying `payload` (no retries) and return the answer's payload.
+    pub async fn iq(
+        &self,
+        kind: proto::stanza::envelope::IqType,
+        payload: proto::xml::Element,
+        deadline: Duration,
+    ) -> Result<Option<proto::xml::Element>, ClientError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!("icroot-{}-x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let iq =
+            proto::stanza::envelope::Iq::request(kind, id, self.domain.clone(), self.root.clone(), payload);
+        match self.node.request(iq.to_element(), deadline).await {
+            Ok(answer) => Ok(answer.children().next().cloned()),
+            Err(RequestError::Remote(e)) => Err(refused(&e)),
+            Err(e) => Err(ClientError::Transport(e)),
+        }
+    }
+
     /// Close the stream.
     pub async fn close(self) {
         self.node.shutdown().await;
     }
+}
+
+/// A request id unique within this process (several requests may be in flight on one client).
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("icroot-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

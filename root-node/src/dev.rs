@@ -63,11 +63,11 @@ pub enum DevError {
     #[error("no leader elected within {0:?}")]
     NoLeader(Duration),
     /// Nodes must be 1..=9.
-    #[error("--nodes must be between 1 and 9")]
+    #[error("--nodes must be between 1 and 9, and --nodes plus --spare-nodes at most 9")]
     NodeCount,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
     move |source| DevError::Io { path: path.to_owned(), source }
 }
 
@@ -90,12 +90,12 @@ pub struct DevCluster {
     ready: serde_json::Value,
 }
 
-fn node_domain(id: u64) -> String {
+pub(crate) fn node_domain(id: u64) -> String {
     format!("n{id}.icroot.lan")
 }
 
 /// The CA under DIR/pki, created on the first run.
-fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
+pub(crate) fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
     let (cert, key) = (pki.join("ca.pem"), pki.join("ca.key"));
     if cert.exists() && key.exists() {
         return Ok(DevCa::load(&cert, &key)?);
@@ -106,7 +106,7 @@ fn dev_ca(pki: &Path) -> Result<DevCa, DevError> {
 }
 
 /// DIR/pki/<domain>.pem and .key, issued on the first run.
-fn ensure_cert(ca: &DevCa, pki: &Path, domain: &str) -> Result<(PathBuf, PathBuf), DevError> {
+pub(crate) fn ensure_cert(ca: &DevCa, pki: &Path, domain: &str) -> Result<(PathBuf, PathBuf), DevError> {
     let (cert, key) = (pki.join(format!("{domain}.pem")), pki.join(format!("{domain}.key")));
     if !(cert.exists() && key.exists()) {
         let (_, pem) = ca.issue(domain)?;
@@ -127,7 +127,14 @@ fn addr(l: &TcpListener) -> SocketAddr {
 impl DevCluster {
     /// Bring the cluster up and write DIR/ready.
     pub async fn start(opts: &DevOptions) -> Result<Self, DevError> {
-        if !(1..=9).contains(&opts.nodes) {
+        Self::start_with_spares(opts, 0).await
+    }
+
+    /// Bring the cluster up with `spares` more nodes provisioned but not started (certificate,
+    /// DNS records, DIR/nodes/<id>/node.toml with no bootstrap) for `icroot node` and
+    /// `icroot cluster add-learner`; DIR/ready lists them under `spare_nodes`.
+    pub async fn start_with_spares(opts: &DevOptions, spares: u64) -> Result<Self, DevError> {
+        if !(1..=9).contains(&opts.nodes) || opts.nodes + spares > 9 {
             return Err(DevError::NodeCount);
         }
         let dir = std::path::absolute(&opts.dir).map_err(io(&opts.dir))?;
@@ -149,6 +156,8 @@ impl DevCluster {
                 .addr(&host, addr(&st).ip());
             bound.push((*id, d, st, dt, admin));
         }
+        let spare_ports = crate::provision::reserve((opts.nodes + 1..=opts.nodes + spares).collect())?;
+        let zone = crate::provision::with_nodes(zone, &spare_ports);
         let dns = LocalDns::start("127.0.0.1:0".parse().expect("literal address"), zone)
             .await
             .map_err(io(Path::new("local DNS")))?;
@@ -176,6 +185,7 @@ impl DevCluster {
             let listeners = Listeners { starttls: vec![st], direct_tls: vec![dt], admin_http: admin };
             nodes.push(RootService::start(config, listeners).await?);
         }
+        let spare_nodes = crate::provision::write_spares(&dir, &spare_ports, dns.addr())?;
         let leader = wait_leader(&nodes[0]).await?;
         let root_addr = nodes[0].config().listen_starttls.first().copied();
         let profiles = dir.join("profiles");
@@ -225,6 +235,7 @@ impl DevCluster {
             "admin_http": nodes.iter().map(|n| format!("http://{}", n.admin_addr())).collect::<Vec<_>>(),
             "dns": dns.addr().to_string(),
             "profiles": profiles,
+            "spare_nodes": spare_nodes,
         });
         let tmp = dir.join("ready.tmp");
         std::fs::write(&tmp, format!("{ready:#}\n")).map_err(io(&tmp))?;
@@ -296,7 +307,7 @@ async fn register_demo(profile: &Profile) -> Result<(), DevError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn node_toml(
+pub(crate) fn node_toml(
     id: u64,
     domain: &str,
     data: &Path,

@@ -54,6 +54,7 @@ pub(crate) fn info(node: Option<&str>) -> DiscoResult<InfoResult> {
                     ns::RAFT,
                     ns::RAFT_EXT,
                     ns::REGISTRY,
+                    crate::snapshot_wire::NS,
                 ]),
             })
         }

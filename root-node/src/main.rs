@@ -43,9 +43,13 @@ async fn main() -> ExitCode {
             init_logs("info");
             report(run_node(config).await)
         }
-        Command::Dev { nodes, dir } => {
+        Command::Dev { nodes, dir, spare_nodes } => {
             init_logs("info");
-            report(run_dev(DevOptions { nodes: *nodes, dir: dir.clone() }).await)
+            report(run_dev(DevOptions { nodes: *nodes, dir: dir.clone() }, *spare_nodes).await)
+        }
+        Command::Snapshot(op) => {
+            init_logs("warn");
+            root_node::snapshot_cmd::main(cli.profile.as_deref(), cli.json, op).await
         }
         Command::Watch { prefix, since_revision } => {
             init_logs("warn");
@@ -69,8 +73,14 @@ async fn run_node(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
-    let cluster = DevCluster::start(&opts).await.context("icroot dev")?;
+async fn run_dev(opts: DevOptions, spares: u64) -> anyhow::Result<()> {
+    let cluster = DevCluster::start_with_spares(&opts, spares).await.context("icroot dev")?;
+    for s in cluster.ready()["spare_nodes"].as_array().into_iter().flatten() {
+        eprintln!(
+            "icroot dev: spare node {} ({}): `icroot node --config {}`, then `icroot cluster add-learner --node-id {} --domain {}`",
+            s["id"], s["domain"].as_str().unwrap_or("?"), s["config"].as_str().unwrap_or("?"), s["id"], s["domain"].as_str().unwrap_or("?")
+        );
+    }
     eprintln!(
         "icroot dev: {} root nodes ready; profiles in {}; Ctrl-C to stop",
         cluster.nodes().len(),

@@ -142,10 +142,11 @@ async fn not_leader(
     match ctx.xmpp.request(fwd.to_element(), REQUEST_DEADLINE).await {
         Ok(answer) => Ok(answer.children().next().cloned()),
         Err(RequestError::Remote(e)) => Err(*e),
-        Err(e) => Err(StanzaError::new(
-            Cond::ServiceUnavailable,
-            format!("the leader {} did not answer: {e}; retry", leader.domain),
-        )),
+        Err(e) => {
+            // The leader may be gone: answer "wait" so clients retry while a new one is elected.
+            tracing::debug!(leader = %leader.domain, error = %e, "forwarding failed");
+            Err(reg(RegistryError::NotLeader { leader: Some(leader.domain) }))
+        }
     }
 }
 

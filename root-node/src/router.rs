@@ -45,12 +45,12 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>, mut incoming: mpsc::Receiver<Incoming
 async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let stanza = inc.stanza;
     if let Some(refusal) = crate::bounce::refusal(&stanza) {
-        send(ctx, refusal);
+        send(ctx, inc.link, refusal);
         return;
     }
     if let Some(payload) = stanza.children().find(|c| RaftPayload::is_raft_payload(c)) {
         let answer = serve_raft_payload(&ctx.raft, &ctx.config.cluster_name, payload).await;
-        send(ctx, raft_answer(&stanza, answer));
+        send(ctx, inc.link, raft_answer(&stanza, answer));
         return;
     }
     if stanza.name() == "presence" {
@@ -65,7 +65,7 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let iq = match Iq::try_from(&stanza) {
         Ok(iq) => iq,
         Err(e) => {
-            send(ctx, raw_error(&stanza, StanzaError::new(Cond::BadRequest, e.to_string())));
+            send(ctx, inc.link, raw_error(&stanza, StanzaError::new(Cond::BadRequest, e.to_string())));
             return;
         }
     };
@@ -74,7 +74,7 @@ async fn handle(ctx: &NodeCtx, inc: Incoming) {
         Ok(payload) => Iq::result_for(&iq, payload),
         Err(e) => Iq::error_for(&iq, e),
     };
-    send(ctx, reply.to_element());
+    send(ctx, inc.link, reply.to_element());
 }
 
 async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<Element>, StanzaError> {
@@ -87,6 +87,7 @@ async fn answer_iq(ctx: &NodeCtx, from_domain: &str, iq: &Iq) -> Result<Option<E
             crate::ready::answer_read_index(ctx, from_domain).await
         }
         (crate::registry::FORWARD_NS, _) => crate::registry::handle_forwarded(ctx, from_domain, iq).await,
+        (crate::snapshot_wire::NS, _) => crate::snapshot_export::handle(ctx, from_domain, iq).await,
         (ns::PUBSUB, _) => crate::pubsub::handle(ctx, from_domain, iq).await,
         (ns::PING, IqType::Get) if payload.name() == "ping" => Ok(None),
         (ns::DISCO_INFO | ns::DISCO_ITEMS, IqType::Get) if payload.name() == "query" => {
@@ -110,8 +111,9 @@ fn raw_error(stanza: &Element, e: StanzaError) -> Element {
     reply.with_child(e.to_element(ns::JABBER_SERVER))
 }
 
-fn send(ctx: &NodeCtx, stanza: Element) {
-    if let Err(e) = ctx.xmpp.send(stanza) {
+/// Answer over the stream the request came in on (see `XmppNode::reply`).
+fn send(ctx: &NodeCtx, link: raft_xmpp_transport::LinkId, stanza: Element) {
+    if let Err(e) = ctx.xmpp.reply(link, stanza) {
         tracing::debug!(error = %e, "reply not sent");
     }
 }

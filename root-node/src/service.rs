@@ -94,6 +94,8 @@ pub(crate) struct NodeCtx {
     pub presence: crate::presence::PresenceState,
     /// Registry watchers (XEP-0060) served by this node.
     pub pubsub: crate::pubsub::Subscriptions,
+    /// Open `icroot snapshot save` exports.
+    pub exports: crate::snapshot_export::Exports,
 }
 
 impl std::fmt::Debug for NodeCtx {
@@ -162,7 +164,15 @@ impl RootService {
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
         let presence = crate::presence::PresenceState::default();
-        let ctx = Arc::new(NodeCtx { config, raft, xmpp, sm, presence, pubsub: Default::default() });
+        let ctx = Arc::new(NodeCtx {
+            config,
+            raft,
+            xmpp,
+            sm,
+            presence,
+            pubsub: Default::default(),
+            exports: Default::default(),
+        });
         let tasks = vec![
             tokio::spawn(crate::router::run(ctx.clone(), incoming)),
             tokio::spawn(crate::admin_http::serve(ctx.clone(), listeners.admin_http)),

@@ -77,6 +77,7 @@ pub(crate) async fn change_membership(
     ctx: &NodeCtx,
     req: &RegistryRequest,
 ) -> Result<ClusterStatus, MembershipError> {
+    check_membership_change(ctx, req).map_err(MembershipError::Failed)?;
     let result = match req {
         RegistryRequest::AddLearner(a) => {
             ctx.raft.add_learner(a.node_id, RootNode { domain: a.domain.clone() }, true).await
@@ -103,5 +104,36 @@ pub(crate) async fn change_membership(
             Some(f) => Err(MembershipError::NotLeader(f.leader_node.clone())),
             None => Err(MembershipError::Failed(e.to_string())),
         },
+    }
+}
+
+/// Refuse, with a readable reason, a change that makes no sense in this node's view of the
+/// membership (openraft would accept some of them silently, e.g. removing a non-member).
+fn check_membership_change(ctx: &NodeCtx, req: &RegistryRequest) -> Result<(), String> {
+    let m = ctx.raft.metrics().borrow().membership_config.clone();
+    let membership = m.membership();
+    let voter = |id: u64| membership.voter_ids().any(|v| v == id);
+    let member = |id: u64| membership.get_node(&id);
+    match req {
+        RegistryRequest::AddLearner(a) if voter(a.node_id) => {
+            Err(format!("node {} is already a voter", a.node_id))
+        }
+        RegistryRequest::AddLearner(a) => match member(a.node_id) {
+            Some(n) if n.domain != a.domain => Err(format!(
+                "node {} is already a member as {}; remove it first or use a new node id",
+                a.node_id, n.domain
+            )),
+            _ => Ok(()),
+        },
+        RegistryRequest::Promote(p) if voter(p.node_id) => {
+            Err(format!("node {} is already a voter", p.node_id))
+        }
+        RegistryRequest::Promote(p) if member(p.node_id).is_none() => {
+            Err(format!("node {} is not a member; add it with `cluster add-learner` first", p.node_id))
+        }
+        RegistryRequest::RemoveMember(r) if member(r.node_id).is_none() => {
+            Err(format!("node {} is not a member", r.node_id))
+        }
+        _ => Ok(()),
     }
 }

@@ -32,7 +32,7 @@ async fn disco_items_list_nodes_exchanges_and_clouds() {
 
     let info =
         InfoResult::try_from(&ask(&x, "info", InfoQuery::default().to_element()).await.unwrap()).unwrap();
-    for f in [ns::DISCO_ITEMS, ns::PUBSUB, ns::DISCO_INFO, ns::REGISTRY] {
+    for f in [ns::DISCO_ITEMS, ns::PUBSUB, ns::DISCO_INFO, ns::REGISTRY, "https://ns.icroot.dev/snapshot/0"] {
         assert!(info.has_feature(f), "{f} missing from {:?}", info.features);
     }
     assert!(info.identities.iter().any(|i| i.category == "pubsub" && i.kind == "service"));

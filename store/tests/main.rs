@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod listing;
 mod log_store;
+mod restore;
 mod search_feed;
 mod snapshot;
 mod snapshot_stream;

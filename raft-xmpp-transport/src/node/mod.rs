@@ -35,6 +35,8 @@ pub struct Incoming {
     pub from_domain: String,
     /// The stanza.
     pub stanza: Element,
+    /// The link it arrived on; [`XmppNode::reply`] answers over the same stream.
+    pub link: crate::link::LinkId,
 }
 
 /// Why a stanza could not be sent.
@@ -153,6 +155,13 @@ impl XmppNode {
     /// domain.
     pub fn send(&self, stanza: Element) -> Result<(), SendError> {
         self.shared.send(stanza)
+    }
+
+    /// Answer a stanza that arrived on `link` over that same stream when it can carry stanzas
+    /// to the answer's `to` domain (several streams of one domain — e.g. two client processes
+    /// of one Exchange — each get their own answers); otherwise like [`XmppNode::send`].
+    pub fn reply(&self, link: crate::link::LinkId, stanza: Element) -> Result<(), SendError> {
+        self.shared.reply(link, stanza)
     }
 
     /// Send an iq request and wait for its result. An `iq type='error'` answer is

@@ -135,6 +135,40 @@ impl Shared {
         lock(&self.links).values().filter_map(|l| l.peer.clone().map(|p| (p, l.direction, l.bidi))).collect()
     }
 
+    /// See [`crate::XmppNode::reply`]. Faults apply as to any send; a full link channel is
+    /// `QueueFull`, like a full peer queue.
+    pub(crate) fn reply(&self, link: LinkId, mut stanza: Element) -> Result<(), SendError> {
+        let peer = stanza.attr("to").and_then(jid_domain).map(str::to_ascii_lowercase);
+        let tx = {
+            let links = lock(&self.links);
+            links
+                .get(&link)
+                .filter(|l| {
+                    l.peer.is_some()
+                        && l.peer == peer
+                        && !l.tx.is_closed()
+                        && (l.direction == Direction::Outbound || l.bidi)
+                })
+                .map(|l| l.tx.clone())
+        };
+        let (Some(tx), Some(peer)) = (tx, peer) else { return self.send(stanza) };
+        if self.is_shutting_down() {
+            return Err(SendError::ShuttingDown);
+        }
+        if self.faults.get(&peer).is_some() {
+            // A faulted peer's answers take the ordinary path, which applies the fault once.
+            return self.send(stanza);
+        }
+        if stanza.attr("from").is_none() {
+            stanza.set_attr("from", self.config.domain.clone());
+        }
+        metrics::counter!("icroot_s2s_stanzas_out_total", "kind" => stanza_kind(&stanza)).increment(1);
+        tx.try_send(LinkCommand::Send(stanza)).map_err(|_| {
+            metrics::counter!("icroot_s2s_queue_overflow_total").increment(1);
+            SendError::QueueFull(peer)
+        })
+    }
+
     pub(crate) fn send(&self, mut stanza: Element) -> Result<(), SendError> {
         if self.is_shutting_down() {
             return Err(SendError::ShuttingDown);
@@ -217,7 +251,7 @@ impl Shared {
     }
 
     /// Deliver a stanza from `peer` to pending requests or the application.
-    fn route(&self, peer: &str, stanza: Element) {
+    fn route(&self, link: LinkId, peer: &str, stanza: Element) {
         metrics::counter!("icroot_s2s_stanzas_in_total", "kind" => stanza_kind(&stanza)).increment(1);
         if stanza.name() == "iq" && matches!(stanza.attr("type"), Some("result" | "error")) {
             let id = stanza.attr("id").unwrap_or_default().to_owned();
@@ -228,7 +262,7 @@ impl Shared {
             return;
         }
         let is_request = stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set"));
-        let incoming = Incoming { from_domain: peer.to_owned(), stanza };
+        let incoming = Incoming { from_domain: peer.to_owned(), stanza, link };
         if let Err(e) = self.incoming.try_send(incoming) {
             metrics::counter!("icroot_s2s_inbound_overflow_total").increment(1);
             let Incoming { stanza, .. } = e.into_inner();
@@ -371,11 +405,11 @@ impl LinkObserver for Shared {
         }
     }
 
-    fn stanza(&self, _link: LinkId, peer: &str, stanza: Element) {
+    fn stanza(&self, link: LinkId, peer: &str, stanza: Element) {
         if self.faults.blocks_inbound(peer) {
             return;
         }
-        self.route(&peer.to_ascii_lowercase(), stanza);
+        self.route(link, &peer.to_ascii_lowercase(), stanza);
     }
 
     fn verify_dialback(&self, request: VerifyRequest, verdict: oneshot::Sender<bool>) {

@@ -47,6 +47,15 @@ impl StateMachineStore {
         Ok(meta)
     }
 
+    /// Open the current snapshot file for reading, with its header (`icroot snapshot save`
+    /// streams it to an operator). The open file stays readable when a newer build replaces it.
+    pub fn open_current_snapshot(&self) -> Result<Option<(File, snapshot::format::SnapshotHeader)>> {
+        let _g = self.snapshot_guard();
+        let Some(path) = snapshot::current_file(&self.snapshot_dir)? else { return Ok(None) };
+        let header = snapshot::read_header(&path)?;
+        Ok(Some((File::open(&path)?, header)))
+    }
+
     /// Replace the registry with the snapshot file at `from` (`icroot snapshot restore`, and
     /// openraft's install). The file is verified before anything changes.
     pub fn install_snapshot_file(&self, from: &Path) -> Result<RaftSnapshotMeta> {

@@ -8,6 +8,7 @@
 //! anyone reading through the store.
 
 pub mod format;
+pub mod restore;
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
