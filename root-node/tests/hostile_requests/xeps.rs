@@ -232,3 +232,27 @@ async fn s6_4_presence_that_is_not_a_renewal_is_ignored() {
     }
     root.shutdown().await;
 }
+
+/// §6.3: one subscription more than the node serves (1024: 128 domains × their 8 each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_3_a_subscription_over_the_node_limit_gets_too_many_subscriptions() {
+    let root = SoloRoot::start(|z| z).await;
+    // docs/protocol.md §6.3: 1024 per node, 8 per domain (a ninth replaces the oldest).
+    let (total, per_domain) = (1024, 8);
+    let mut watchers = Vec::new();
+    for d in 0..total / per_domain {
+        let domain = format!("w{d}.lan");
+        let mut w = RawPeer::connect(root.direct_tls, &root.ca, &domain, ROOT).await;
+        for _ in 0..per_domain {
+            let got = w.iq("set", &pubsub(&format!("<subscribe node='registry' jid='{domain}'/>"))).await;
+            assert_eq!(got.attr("type"), Some("result"), "{got}");
+        }
+        watchers.push(w);
+    }
+    let mut late = RawPeer::connect(root.direct_tls, &root.ca, "late.lan", ROOT).await;
+    let e = stanza_error(&late.iq("set", &pubsub("<subscribe node='registry' jid='late.lan'/>")).await);
+    assert_eq!((e.condition, e.kind), (C::PolicyViolation, Ty::Cancel), "{e:?}");
+    let app = e.app.expect("an application condition");
+    assert!(app.is("too-many-subscriptions", "http://jabber.org/protocol/pubsub#errors"), "{app}");
+    root.shutdown().await;
+}
