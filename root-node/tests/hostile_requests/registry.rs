@@ -308,3 +308,33 @@ async fn s5_7_no_quorum_gets_service_unavailable_no_quorum() {
     }
     root.shutdown().await;
 }
+
+/// §5.8: snapshot export refusals: a non-administrator, a fifth open export, a chunk longer than
+/// `chunk-max`, an unknown export id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_8_snapshot_export_refusals() {
+    const S: &str = "https://ns.icroot.dev/snapshot/0";
+    let (root, mut a, _b) = scene().await;
+    let got = refusal(&mut a, "set", &format!("<open xmlns='{S}'/>")).await;
+    assert_eq!(got, (C::Forbidden, Ty::Cancel, E::NotAdmin));
+    let mut admin = RawPeer::connect(root.direct_tls, &root.ca, ADMIN, ROOT).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let export = ok(&mut admin, "set", &format!("<open xmlns='{S}'/>")).await;
+        ids.push(export.attr("id").unwrap().to_owned());
+    }
+    let e = stanza_error(&admin.iq("set", &format!("<open xmlns='{S}'/>")).await);
+    assert_eq!((e.condition, e.kind), (C::ResourceConstraint, Ty::Wait), "fifth export: {e:?}");
+    let long = format!("<chunk xmlns='{S}' id='{}' offset='0' length='262145'/>", ids[0]);
+    assert_eq!(stanza_error(&admin.iq("get", &long).await).condition, C::NotAcceptable);
+    let unknown = format!("<chunk xmlns='{S}' id='no-such-export' offset='0' length='16'/>");
+    assert_eq!(stanza_error(&admin.iq("get", &unknown).await).condition, C::ItemNotFound);
+    for id in &ids {
+        let closed = admin.iq("set", &format!("<close xmlns='{S}' id='{id}'/>")).await;
+        assert_eq!(closed.attr("type"), Some("result"), "{closed}");
+    }
+    // Closed: its id is unknown now.
+    let gone = format!("<chunk xmlns='{S}' id='{}' offset='0' length='16'/>", ids[0]);
+    assert_eq!(stanza_error(&admin.iq("get", &gone).await).condition, C::ItemNotFound);
+    root.shutdown().await;
+}
