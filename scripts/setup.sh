@@ -19,6 +19,10 @@ check prosody /usr/bin/prosody
 check lua-unbound /usr/share/doc/lua-unbound/copyright
 # The slixmpp interop test (root-node/tests/interop.rs) runs a Python client from a venv.
 check python3-venv /usr/share/doc/python3-venv/copyright
+# jepsen/ (the partition tests): network namespaces, nftables, a TTF font for the plots.
+check iproute2 /usr/sbin/ip
+check nftables /usr/sbin/nft
+check fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

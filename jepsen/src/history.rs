@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 /// What an event says about its operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     /// The client started the operation.

@@ -3,14 +3,20 @@
 //! any read was stale.
 //!
 //! ```text
-//!  clients (S2S, as Exchanges) ─▶ icroot cluster ◀─ nemesis (partitions, kills, pauses, faults)
+//!  clients (S2S, as admins) ─▶ icroot nodes in netns ◀─ nemesis (nft partitions, kill, pause, member)
 //!        │ invoke / ok / fail / info
 //!        ▼
 //!  history.jsonl ─▶ checker::{linearizable (per key, WGL), set (lost / unexpected)} ─▶ report
 //! ```
 //!
-//! Built so far: the history format and both checkers. The runner and nemeses arrive once the
-//! `icroot` binary exists (see the jepsen issue).
+//! `cargo run -p jepsen -- test …` (see jepsen/README.md) drives [`runner::run`].
 
 pub mod checker;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod netns;
+pub mod plot;
+pub mod report;
+pub mod runner;
+pub mod workload;

@@ -33,8 +33,9 @@ pub(crate) async fn serve(ctx: Arc<NodeCtx>, listener: TcpListener) {
     let app = Router::new()
         .route("/metrics", get(move || async move { handle.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(ctx);
+        .route("/readyz", get(readyz));
+    let app = if crate::test_faults::enabled() { app.merge(crate::test_faults::routes()) } else { app };
+    let app = app.with_state(ctx);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!(error = %e, "admin HTTP stopped");
     }

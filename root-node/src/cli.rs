@@ -50,6 +50,17 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         spare_nodes: u64,
     },
+    /// Write certificates, node configs and profiles for a multi-host cluster (deploy/).
+    Init(crate::init::InitArgs),
+    /// Serve the SRV/A records of `icroot init`'s dns/zone.toml (lab clusters only).
+    Dns {
+        /// The zone file.
+        #[arg(long)]
+        zone: PathBuf,
+        /// UDP and TCP address to answer on.
+        #[arg(long, default_value = "0.0.0.0:53")]
+        listen: std::net::SocketAddr,
+    },
     /// Members, leader, term and indexes as seen by the profile's root node.
     Status,
     /// The profile's Exchange record (or another's with --domain, admins only).
@@ -278,7 +289,7 @@ fn unexpected(r: Option<RegistryResult>) -> ClientError {
     ClientError::Unexpected(format!("{r:?}"))
 }
 
-/// Run a client command (anything but `node` and `dev`).
+/// Run a client command (anything but `node`, `dev`, `init` and `dns`).
 pub async fn run_client(client: &Client, command: &Command) -> Result<Option<RegistryResult>, ClientError> {
     let req = match command {
         Command::Status => RegistryRequest::ClusterStatus(ClusterStatusRequest),
@@ -360,7 +371,12 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
             consistency: consistency(a.stale),
         }),
         Command::Cluster(op) => crate::cluster_cmd::request(op)?,
-        Command::Node { .. } | Command::Dev { .. } | Command::Watch { .. } | Command::Snapshot(_) => {
+        Command::Node { .. }
+        | Command::Dev { .. }
+        | Command::Watch { .. }
+        | Command::Snapshot(_)
+        | Command::Init(_)
+        | Command::Dns { .. } => {
             return Err(ClientError::Unexpected("not a client command".into()));
         }
     };

@@ -197,13 +197,32 @@ impl Client {
         payload: proto::xml::Element,
         deadline: Duration,
     ) -> Result<Option<proto::xml::Element>, ClientError> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = format!("icroot-{}-x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let id = next_request_id();
         let iq =
             proto::stanza::envelope::Iq::request(kind, id, self.domain.clone(), self.root.clone(), payload);
         match self.node.request(iq.to_element(), deadline).await {
             Ok(answer) => Ok(answer.children().next().cloned()),
+            Err(RequestError::Remote(e)) => Err(refused(&e)),
+            Err(e) => Err(ClientError::Transport(e)),
+        }
+    }
+
+    /// Send `req` once and wait at most `deadline` for the answer: no retry, so a refusal is the
+    /// root's answer to this very request (what a tester needs to tell "did not happen" from
+    /// "unknown"; [`Client::request`]'s retries make a compare-and-set mismatch ambiguous).
+    pub async fn request_once(
+        &self,
+        req: &RegistryRequest,
+        deadline: Duration,
+    ) -> Result<Option<RegistryResult>, ClientError> {
+        let iq = req.to_iq(next_request_id(), self.domain.clone(), self.root.clone()).to_element();
+        match self.node.request(iq, deadline).await {
+            Ok(answer) => match answer.children().next() {
+                None => Ok(None),
+                Some(p) => {
+                    RegistryResult::try_from(p).map(Some).map_err(|e| ClientError::Unexpected(e.to_string()))
+                }
+            },
             Err(RequestError::Remote(e)) => Err(refused(&e)),
             Err(e) => Err(ClientError::Transport(e)),
         }

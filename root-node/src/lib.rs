@@ -21,6 +21,8 @@ mod commands;
 pub mod config;
 pub mod dev;
 mod disco;
+pub mod dns;
+pub mod init;
 mod leases;
 pub mod output;
 mod presence;
@@ -35,6 +37,7 @@ pub mod snapshot_cmd;
 mod snapshot_export;
 pub mod snapshot_wire;
 mod status;
+mod test_faults;
 pub mod watch;
 
 pub use config::NodeConfig;

@@ -51,6 +51,14 @@ async fn main() -> ExitCode {
             init_logs("warn");
             root_node::snapshot_cmd::main(cli.profile.as_deref(), cli.json, op).await
         }
+        Command::Init(args) => {
+            init_logs("warn");
+            report(run_init(args))
+        }
+        Command::Dns { zone, listen } => {
+            init_logs("info");
+            report(run_dns(zone, *listen).await)
+        }
         Command::Watch { prefix, since_revision } => {
             init_logs("warn");
             let opts = WatchOptions {
@@ -88,6 +96,22 @@ async fn run_dev(opts: DevOptions, spares: u64) -> anyhow::Result<()> {
     );
     shutdown_signal().await;
     cluster.shutdown().await;
+    Ok(())
+}
+
+fn run_init(args: &root_node::init::InitArgs) -> anyhow::Result<()> {
+    let out = root_node::init::run(args).context("icroot init")?;
+    let nodes: Vec<&str> = out.domains.iter().map(|(_, d)| d.as_str()).collect();
+    println!("icroot init: {} nodes ({}) in {}", nodes.len(), nodes.join(", "), args.dir.display());
+    for p in &out.profiles {
+        println!("  profile {}", p.display());
+    }
+    Ok(())
+}
+
+async fn run_dns(zone: &std::path::Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let _dns = root_node::dns::serve(zone, listen).await.context("icroot dns")?;
+    shutdown_signal().await;
     Ok(())
 }
 

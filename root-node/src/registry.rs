@@ -42,7 +42,7 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool)
     match &req {
         RegistryRequest::ClusterStatus(_) => Ok(Some(crate::status::cluster_status(ctx).to_element())),
         RegistryRequest::GetExchange(_) | RegistryRequest::GetCloud(_) | RegistryRequest::Search(_) => {
-            if consistency(&req) == Consistency::Linearizable {
+            if consistency(&req) == Consistency::Linearizable && !unsafe_stale_reads() {
                 if let Err(e) = ctx.raft.ensure_linearizable().await {
                     let leader = e.forward_to_leader().map(|f| f.leader_node.clone());
                     return not_leader(ctx, actor, iq, forwarded, leader.flatten()).await;
@@ -78,6 +78,23 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool)
             }
         }
     }
+}
+
+/// TEST-ONLY fault injection for the jepsen suite: with `ICROOT_UNSAFE_STALE_READS=1` in the
+/// node's environment, linearizable reads are served from the local state machine without
+/// asking the leader to confirm it leads (so a partitioned node answers stale data). It exists
+/// to prove the jepsen checker catches stale reads; never set it on a real node. Read once.
+fn unsafe_stale_reads() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let on = std::env::var("ICROOT_UNSAFE_STALE_READS").is_ok_and(|v| v == "1");
+        if on {
+            tracing::warn!(
+                "ICROOT_UNSAFE_STALE_READS=1: linearizable reads are NOT linearizable (test only)"
+            );
+        }
+        on
+    })
 }
 
 fn leader_of(e: &RaftError<u64, ClientWriteError<u64, RootNode>>) -> Option<Option<RootNode>> {

@@ -7,6 +7,7 @@
 
 mod cluster_procs;
 mod cluster_support;
+mod deploy_init;
 mod dev_walk;
 mod disco;
 mod hostile_requests;
@@ -18,6 +19,7 @@ mod presence;
 mod pubsub;
 mod raw_peer;
 mod readyz;
+mod request_once;
 mod same_domain;
 mod services;
 mod snapshot_backup;

@@ -138,19 +138,44 @@ pub fn check_key(ops: &[Operation], budget: u64) -> KeyVerdict {
     }
 }
 
-/// Remove operations one at a time while the rest stays non-linearizable.
+/// Whether every value `ops` read or expect is written by one of `ops` (or is the initial
+/// absence): a witness without the write of a value it reads only shows that values do not
+/// appear from nowhere, not what went wrong.
+fn closed(ops: &[Operation]) -> bool {
+    let written: HashSet<&str> = ops
+        .iter()
+        .filter_map(|o| match &o.op {
+            RegOp::Write(v) | RegOp::Cas { new: v, .. } => Some(v.as_str()),
+            RegOp::Read(_) => None,
+        })
+        .collect();
+    ops.iter().all(|o| match &o.op {
+        RegOp::Read(Some(v)) | RegOp::Cas { expected: Some(v), .. } => written.contains(v.as_str()),
+        _ => true,
+    })
+}
+
+/// Remove operations one at a time while the rest stays non-linearizable and closed (see
+/// [`closed`]; when the whole history is not closed, closure is not required).
 fn shrink(mut ops: Vec<Operation>, budget: u64) -> Vec<Operation> {
-    let mut i = 0;
-    while i < ops.len() {
-        let mut candidate = ops.clone();
-        candidate.remove(i);
-        if search(&candidate, budget) == Some(false) {
-            ops = candidate;
-        } else {
-            i += 1;
+    let need_closed = closed(&ops);
+    // Latest first: an operation is removed before the writes it depends on are tried, so a
+    // chain of CAS drops in one pass; repeat until nothing more can go.
+    loop {
+        let before = ops.len();
+        let mut i = ops.len();
+        while i > 0 {
+            i -= 1;
+            let mut candidate = ops.clone();
+            candidate.remove(i);
+            if (!need_closed || closed(&candidate)) && search(&candidate, budget) == Some(false) {
+                ops = candidate;
+            }
+        }
+        if ops.len() == before {
+            return ops;
         }
     }
-    ops
 }
 
 /// Wing–Gong with memoization. `Some(linearizable)`, or `None` when over budget.

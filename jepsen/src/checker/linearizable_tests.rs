@@ -36,6 +36,20 @@ fn a_stale_read_is_caught_with_a_two_operation_witness() {
 }
 
 #[test]
+fn a_witness_keeps_the_writes_of_the_values_it_reads() {
+    // b is written after a; a later read of a is stale. Removing the write of a alone would
+    // still fail (a read of a value never written) but explain nothing: the witness keeps it.
+    let ops = [
+        op(1, 0, 10, w("a")),
+        op(1, 20, 30, w("b")),
+        op(2, 25, 26, r(Some("b"))),
+        op(3, 40, 50, r(Some("a"))),
+    ];
+    let KeyVerdict::NotLinearizable { witness } = verdict(&ops) else { panic!("stale read accepted") };
+    assert_eq!(witness, vec![ops[0].clone(), ops[1].clone(), ops[3].clone()]);
+}
+
+#[test]
 fn concurrent_operations_may_take_either_order() {
     let ops = [op(1, 0, 10, w("a")), op(2, 2, 12, r(None)), op(3, 4, 14, r(Some("a")))];
     assert_eq!(verdict(&ops), KeyVerdict::Linearizable);
