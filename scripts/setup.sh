@@ -17,6 +17,8 @@ check librocksdb-dev /usr/lib/x86_64-linux-gnu/librocksdb.so
 # service the package may start (ports 5222/5269) is not used.
 check prosody /usr/bin/prosody
 check lua-unbound /usr/share/doc/lua-unbound/copyright
+# The slixmpp interop test (root-node/tests/interop.rs) runs a Python client from a venv.
+check python3-venv /usr/share/doc/python3-venv/copyright
 # jepsen/ (the partition tests): network namespaces, nftables, a TTF font for the plots.
 check iproute2 /usr/sbin/ip
 check nftables /usr/sbin/nft
@@ -26,6 +28,17 @@ if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# slixmpp (PyPI) for root-node/tests/interop.rs, in a venv outside the checkout so a warm machine
+# keeps it; the test looks in ICROOT_VENV (default below).
+venv=${ICROOT_VENV:-/var/cache/icroot/venv}
+slixmpp_version=1.10.0
+if ! "$venv/bin/python3" -c "import slixmpp, sys; sys.exit(slixmpp.__version__ != '$slixmpp_version')" 2>/dev/null; then
+  echo "==> installing slixmpp $slixmpp_version in $venv"
+  mkdir -p "$(dirname "$venv")"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "slixmpp==$slixmpp_version"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proto::ns;
 use raft_xmpp_transport::pki::DevCa;
-use raft_xmpp_transport::{DialbackPolicy, Direction, RequestError};
+use raft_xmpp_transport::{Backoff, DialbackPolicy, Direction, RequestError};
 
 use crate::support::*;
 
@@ -32,6 +32,28 @@ async fn two_nodes_starttls_sasl_external_both_ways() {
         "B reused the bidi stream: {:?}",
         b.links()
     );
+}
+
+/// A failed dial backs off dialling, not sending: once the peer reaches us over a bidi stream,
+/// stanzas to it go over that stream at once (a root answering an Exchange it could not dial,
+/// e.g. a client without a listener that reconnected).
+#[tokio::test]
+async fn a_peer_that_could_not_be_dialled_is_reached_over_its_bidi_stream_at_once() {
+    let ca = DevCa::new("ca").unwrap();
+    let (a, b) = (Planned::new("a.icroot.lan").await, Planned::new("b.icroot.lan").await);
+    let dns = dns(zone(&[&a], false)).await; // b is not published: nobody can dial it
+    let mut a_cfg = config("a.icroot.lan", ca.issue("a.icroot.lan").unwrap().0, &ca);
+    // A backoff far longer than the test: only the bidi stream can carry A's second ping.
+    a_cfg.backoff = Backoff { initial: Duration::from_secs(120), max: Duration::from_secs(120) };
+    let a = start(a, a_cfg, &dns);
+    let b = node(b, &ca, &dns).await;
+    match a.request(ping("a.icroot.lan", "b.icroot.lan"), TIMEOUT).await {
+        Err(RequestError::Unreachable(_)) => {}
+        other => panic!("b is not in DNS, expected Unreachable: {other:?}"),
+    }
+    ping_ok(&b, "a.icroot.lan").await;
+    assert!(a.links().contains(&("b.icroot.lan".into(), Direction::Inbound, true)), "{:?}", a.links());
+    ping_ok(&a, "b.icroot.lan").await;
 }
 
 #[tokio::test]

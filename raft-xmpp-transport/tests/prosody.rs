@@ -121,7 +121,8 @@ async fn interop(ca: &DevCa, identity: TlsIdentity, bidi: bool) -> Option<Intero
         .srv(&format!("_xmpp-server._tcp.{PROSODY}"), 10, 0, s2s_port, "host.prosody.ix.lan")
         .addr("host.prosody.ix.lan", [127, 0, 0, 1].into());
     let dns = dns(zone).await;
-    let setup = ProsodySetup { domain: PROSODY.into(), s2s_port, c2s_port, dns: dns.addr(), bidi };
+    let setup =
+        ProsodySetup { domain: PROSODY.into(), s2s_port, c2s_port, dns: dns.addr(), bidi, users: vec![] };
     let prosody = Prosody::start(&binary, &setup, ca).await;
     let (node, seen) = start_icroot(icroot_listener, identity, ca, &dns);
     Some(Interop { prosody, node, seen, c2s_port, _dns: dns })

@@ -29,6 +29,19 @@ pub(crate) fn command(
     is_admin: bool,
     req: &RegistryRequest,
 ) -> Result<(Command, Shape), RegistryError> {
+    // Only administrators may act for another domain (docs/protocol.md §5, "Acting domain").
+    let named = match req {
+        RegistryRequest::RegisterExchange(r) => r.domain.as_deref(),
+        RegistryRequest::UpdateExchange(u) => u.domain.as_deref(),
+        RegistryRequest::DeregisterExchange(d) => d.domain.as_deref(),
+        RegistryRequest::RenewLease(r) => r.domain.as_deref(),
+        RegistryRequest::RegisterCloud(r) => r.domain.as_deref(),
+        RegistryRequest::UpdateCloud(u) => u.domain.as_deref(),
+        _ => None,
+    };
+    if !is_admin && named.is_some_and(|d| !d.eq_ignore_ascii_case(actor)) {
+        return Err(RegistryError::NotAdmin);
+    }
     let target = |d: &Option<String>| d.clone().unwrap_or_else(|| actor.to_owned());
     let (kind, shape) = match req {
         RegistryRequest::RegisterExchange(r) => (

@@ -13,6 +13,7 @@
 //! ```
 
 mod admin_http;
+mod bounce;
 pub mod cli;
 pub mod client;
 pub mod cluster_cmd;

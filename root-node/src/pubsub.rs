@@ -116,6 +116,10 @@ fn check_target(node: &str, jid: &str, from_domain: &str) -> Result<(), Box<Stan
             format!("no pubsub node `{node}` here; the registry is `{REGISTRY_NODE}`"),
         )));
     }
+    if proto::stanza::envelope::Jid::parse(jid).is_err() {
+        // docs/protocol.md §4.4: a malformed JID where a handler needs one.
+        return Err(Box::new(StanzaError::new(Cond::JidMalformed, format!("`{jid}` is not a JID"))));
+    }
     if !jid.eq_ignore_ascii_case(from_domain) {
         return Err(pubsub_error(
             Cond::BadRequest,

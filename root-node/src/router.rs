@@ -3,7 +3,8 @@
 //! ([`crate::presence`]); any other request gets `service-unavailable` (RFC 6120 §8.4).
 //!
 //! ```text
-//!  Incoming ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
+//!  Incoming ─▶ bounce (iq without a valid type, unparsable message ─▶ bad-request)
+//!           ─┬─ raft payload (iq or message) ─▶ serve_raft_payload ─▶ raft_answer
 //!            ├─ presence ─▶ presence::handle (never answered but for a bad envelope)
 //!            └─ iq get/set ─┬─ registry ns / forwarded ─▶ registry::handle ─▶ result | error
 //!                           ├─ root-internal read-index ─▶ ready::answer_read_index
@@ -43,6 +44,10 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>, mut incoming: mpsc::Receiver<Incoming
 
 async fn handle(ctx: &NodeCtx, inc: Incoming) {
     let stanza = inc.stanza;
+    if let Some(refusal) = crate::bounce::refusal(&stanza) {
+        send(ctx, inc.link, refusal);
+        return;
+    }
     if let Some(payload) = stanza.children().find(|c| RaftPayload::is_raft_payload(c)) {
         let answer = serve_raft_payload(&ctx.raft, &ctx.config.cluster_name, payload).await;
         send(ctx, inc.link, raft_answer(&stanza, answer));

@@ -20,14 +20,15 @@ fn next_lease_end_tracks_register_renew_and_expire() {
     register(&mut f, "b.example", 60, 1_000);
     register(&mut f, "a.example", 30, 2_000);
     assert_eq!(f.sm.next_lease_end_ms().unwrap(), Some(32_000));
-    f.ok("a.example", 50_000, Kind::RenewLease(RenewLease { domain: "a.example".into() }));
+    // Renewed before its end (a renewal after it is refused): now ends at 61 500.
+    f.ok("a.example", 31_500, Kind::RenewLease(RenewLease { domain: "a.example".into() }));
     assert_eq!(f.sm.next_lease_end_ms().unwrap(), Some(61_000), "b now ends first");
     let mut expire =
         store::testkit::command("root.example", 61_000, Kind::ExpireLeases(ExpireLeases { max_expired: 10 }));
     expire.is_admin = true;
     let applied = crate::common::applied(f.apply(expire));
     assert_eq!(applied.expired, vec!["b.example".to_owned()]);
-    assert_eq!(f.sm.next_lease_end_ms().unwrap(), Some(80_000));
+    assert_eq!(f.sm.next_lease_end_ms().unwrap(), Some(61_500));
 }
 
 #[test]

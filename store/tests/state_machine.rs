@@ -184,3 +184,37 @@ fn state_and_metadata_survive_reopen() {
     assert_eq!(meta.last_applied.map(|l| l.index), Some(2));
     assert_eq!(sm.registry_digest().unwrap(), digest);
 }
+
+#[test]
+fn a_renewal_after_the_lease_ended_is_refused() {
+    let mut f = Fixture::new();
+    f.ok(A, 1_000, register(A)); // lease 60 s: ends at 61 000
+    let renew = || Kind::RenewLease(RenewLease { domain: A.into() });
+    f.ok(A, 60_999, renew()); // just in time: now ends at 120 999
+    let late = f.apply(testkit::command(A, 120_999, renew()));
+    match late.result {
+        Some(proto::record::command_response::Result::Error(e)) => {
+            assert_eq!((code(&e), e.key.as_str()), (ErrorCode::LeaseExpired, A));
+        }
+        other => panic!("expected lease-expired, got {other:?}"),
+    }
+    // Refused, not revived: the lease end is unchanged until an expiry sweep removes it.
+    assert_eq!(f.sm.exchange(A).unwrap().unwrap().lease_expires_ms, 120_999);
+}
+
+#[test]
+fn clouds_per_exchange_are_capped() {
+    let max = proto::stanza::registry::bounds::MAX_CLOUDS_PER_EXCHANGE;
+    let mut f = Fixture::new();
+    f.ok(A, 0, register(A));
+    f.ok(B, 0, register(B));
+    for i in 0..max {
+        f.ok(A, 0, register_cloud(&format!("a/{i}"), A));
+    }
+    let e = f.refused(A, register_cloud("a/over", A));
+    assert_eq!((code(&e), e.key.as_str(), e.expected), (ErrorCode::QuotaExceeded, "clouds", max as u64));
+    // The quota is per owner, and a removal frees a slot.
+    f.ok(B, 0, register_cloud("b/0", B));
+    f.ok(A, 0, Kind::DeregisterCloud(DeregisterCloud { id: "a/0".into(), expected_revision: None }));
+    f.ok(A, 0, register_cloud("a/over", A));
+}

@@ -268,3 +268,17 @@ fn a_stanza_trickled_after_auth_is_bounded_by_the_idle_timeout() {
     assert_eq!(raw.error(), Some(Cond::ConnectionTimeout));
     assert!(raw.now - start <= idle + Duration::from_secs(2), "closed after {:?}", raw.now - start);
 }
+
+#[test]
+fn initiator_without_a_starttls_offer_closes_with_policy_violation() {
+    let now = Instant::now();
+    let mut init = Initiator::new(ix_config(TlsMode::StartTls), now);
+    let root_header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+        from='root1.icroot.example' to='ix.example' id='s1' version='1.0'>";
+    init.handle_input(now, root_header.as_bytes());
+    // Features in the clear without <starttls/>: the initiator never goes on without TLS.
+    init.handle_input(now, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms></stream:features>");
+    let out: Vec<u8> = std::iter::from_fn(|| init.poll_transmit()).flatten().collect();
+    assert_eq!(stream_error_written(&out), Some(Cond::PolicyViolation));
+    assert!(!String::from_utf8_lossy(&out).contains("<auth"), "no SASL in the clear");
+}

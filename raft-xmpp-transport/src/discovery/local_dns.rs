@@ -67,6 +67,28 @@ pub struct LocalDns {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How many free UDP ports to try when the same TCP port is taken (port 0 only).
+const MAX_BIND_ATTEMPTS: usize = 16;
+
+/// A UDP socket and a TCP listener on one port. With port 0 the UDP port is picked first, and the
+/// same TCP port may already be in use (e.g. by an outgoing connection): then try another.
+async fn bind_pair(bind: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener, SocketAddr)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let udp = UdpSocket::bind(bind).await?;
+        let addr = udp.local_addr()?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp, addr)),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && bind.port() == 0
+                    && attempt < MAX_BIND_ATTEMPTS => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl LocalDns {
     /// Serve `records` on `bind` (UDP and TCP on the same port; port 0 picks a free one).
     pub async fn start(bind: SocketAddr, records: ZoneRecords) -> std::io::Result<Self> {
@@ -84,9 +106,7 @@ impl LocalDns {
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
 
-        let udp = UdpSocket::bind(bind).await?;
-        let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr).await?;
+        let (udp, tcp, addr) = bind_pair(bind).await?;
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 64);

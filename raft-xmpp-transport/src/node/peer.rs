@@ -39,11 +39,15 @@ pub(crate) struct PeerHandle {
 impl Shared {
     /// Queue `stanza` for `peer`, starting its forwarder if needed.
     pub(crate) fn enqueue(&self, peer: &str, stanza: Element) -> Result<(), SendError> {
+        // A failed dial backs off dialling, not sending: if the peer has since reached us on a
+        // stream that can carry our stanzas (its bidi inbound link), use it. Checked before
+        // taking `peers` (never hold both locks).
+        let linked = self.link_for(peer).is_some();
         let mut peers = lock(&self.peers);
         if let Some(h) = peers.get(peer) {
             let status = lock(&h.status);
             if let Some(until) = status.unreachable_until {
-                if Instant::now() < until {
+                if Instant::now() < until && !linked {
                     return Err(SendError::Unreachable {
                         peer: peer.to_owned(),
                         reason: status.last_error.clone(),
@@ -205,10 +209,15 @@ async fn forward(
                         *lock(&status) = PeerStatus::default();
                         l
                     }
-                    Err(reason) => {
-                        fail_peer(&shared, &peer, &status, &reason, &mut rx);
-                        break;
-                    }
+                    // The peer may have reached us (bidi) while our dial failed: use that stream
+                    // rather than dropping what is queued.
+                    Err(reason) => match shared.link_for(&peer) {
+                        Some(l) => l,
+                        None => {
+                            fail_peer(&shared, &peer, &status, &reason, &mut rx);
+                            break;
+                        }
+                    },
                 },
             };
             match link.send(LinkCommand::Send(stanza)).await {

@@ -28,7 +28,7 @@ fn assert_lua_unbound() {
     if let Ok(out) = probe {
         assert!(
             out.status.success(),
-            "prosody is installed without lua-unbound: apt-get install lua-unbound"
+            "prosody is installed without lua-unbound: apt-get install lua-unbound (scripts/setup.sh does)"
         );
     }
 }
@@ -55,6 +55,10 @@ pub struct ProsodySetup {
     pub dns: SocketAddr,
     /// Load `mod_s2s_bidi` (XEP-0288): Prosody then offers and requests bidirectional streams.
     pub bidi: bool,
+    /// Accounts (user, password) created with `prosodyctl register` before the start. Empty: the
+    /// VirtualHost allows anonymous logins instead; otherwise it authenticates with SCRAM
+    /// (`internal_hashed`).
+    pub users: Vec<(String, String)>,
 }
 
 /// A running Prosody; killed when dropped.
@@ -66,8 +70,13 @@ pub struct Prosody {
 /// The Lua config. Every path is absolute so Prosody's working directory does not matter.
 fn config_text(setup: &ProsodySetup, dir: &Path) -> String {
     let d = dir.display();
-    let ProsodySetup { domain, s2s_port, c2s_port, dns, bidi } = setup;
+    let ProsodySetup { domain, s2s_port, c2s_port, dns, bidi, users } = setup;
     let bidi = if *bidi { r#", "s2s_bidi""# } else { "" };
+    let auth = if users.is_empty() {
+        "authentication = \"anonymous\"\n  allow_anonymous_s2s = true"
+    } else {
+        "authentication = \"internal_hashed\""
+    };
     format!(
         r#"-- Written by raft-xmpp-transport/tests/prosody: Prosody federating with an icroot node.
 -- Prosody runs as the user running the tests (root in CI containers): no user switch.
@@ -86,7 +95,7 @@ modules_enabled = {{ "tls", "saslauth", "disco", "ping"{bidi} }}
 -- Certificates only: no dialback module, authenticated TLS required both ways.
 s2s_secure_auth = true
 s2s_require_encryption = true
--- The test's client is on loopback; it logs in anonymously without TLS.
+-- The test's client is on loopback; TLS is offered (STARTTLS) but not required.
 c2s_require_encryption = false
 ssl = {{
   certificate = "{d}/certs/{domain}.crt";
@@ -101,12 +110,29 @@ unbound = {{
 }}
 
 VirtualHost "{domain}"
-  authentication = "anonymous"
-  allow_anonymous_s2s = true
+  {auth}
 "#,
         dns_ip = dns.ip(),
         dns_port = dns.port(),
     )
+}
+
+/// `prosodyctl register` (next to `binary`) one account into the data directory of `config`.
+fn register_user(binary: &Path, config: &Path, user: &str, domain: &str, password: &str) {
+    let ctl = binary.with_file_name("prosodyctl");
+    let out = std::process::Command::new(&ctl)
+        .arg("--config")
+        .arg(config)
+        .args(["register", user, domain, password])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", ctl.display()));
+    assert!(
+        out.status.success(),
+        "prosodyctl register {user}@{domain} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Prosody {
@@ -125,6 +151,9 @@ impl Prosody {
         write_file(&certs.join("ca.pem"), ca.cert_pem(), 0o644).unwrap();
         let config = dir.join("prosody.cfg.lua");
         write_file(&config, &config_text(setup, &dir), 0o644).unwrap();
+        for (user, password) in &setup.users {
+            register_user(binary, &config, user, &setup.domain, password);
+        }
         let stdout = std::fs::File::create(dir.join("stdout.log")).unwrap();
         let child = Command::new(binary)
             .arg("-F")

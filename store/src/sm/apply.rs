@@ -14,6 +14,7 @@ use proto::record::command::Kind;
 use proto::record::{
     command_response, Applied, Command, CommandError, CommandResponse, ErrorCode, StoredCloud, StoredExchange,
 };
+use proto::stanza::registry::bounds::MAX_CLOUDS_PER_EXCHANGE;
 use proto::stanza::registry::{CloudRecord, ExchangeRecord, RegistryError};
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
@@ -95,6 +96,20 @@ impl<'a> Tx<'a> {
         self.batch.delete_cf(self.cfs.clouds, &c.id);
         self.revision += 1;
         self.record_change(ChangeKind::Delete, None, Some(c));
+    }
+
+    /// How many Clouds `owner` has, counting at most `cap` (the owner index).
+    fn clouds_owned(&self, owner: &str, cap: usize) -> Result<usize> {
+        let prefix = index::owner_prefix(owner);
+        let mut n = 0;
+        for kv in self.db.iterator_cf(self.cfs.index, IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) || n >= cap {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Remove an Exchange and, first, every Cloud it owns (they could never be written again).
@@ -229,6 +244,11 @@ impl<'a> Tx<'a> {
         if let Err(e) = check_owner(cmd, &old.domain) {
             return Ok(Err(e));
         }
+        // Same rule as `expire_leases`: a lease that ended at or before the leader's clock
+        // reading is over even if no sweep has removed the record yet; register again.
+        if old.lease_expires_ms <= cmd.proposed_at_ms {
+            return Ok(Err(keyed(ErrorCode::LeaseExpired, &old.domain)));
+        }
         let new = StoredExchange { lease_expires_ms: lease_end(cmd, old.lease_ttl_secs), ..old.clone() };
         self.write_exchange(Some(&old), &new);
         Ok(Ok(Applied { exchange: Some(new), ..self.applied() }))
@@ -276,6 +296,11 @@ impl<'a> Tx<'a> {
         }
         if self.cloud(&c.id)?.is_some() {
             return Ok(Err(keyed(ErrorCode::CloudExists, &c.id)));
+        }
+        if self.clouds_owned(&c.owner, MAX_CLOUDS_PER_EXCHANGE)? >= MAX_CLOUDS_PER_EXCHANGE {
+            let e =
+                RegistryError::QuotaExceeded { what: "clouds".into(), max: MAX_CLOUDS_PER_EXCHANGE as u64 };
+            return Ok(Err(CommandError::from(&e)));
         }
         self.revision += 1;
         let new =

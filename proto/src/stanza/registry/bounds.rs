@@ -55,6 +55,8 @@ pub const SEARCH_LIMIT_DEFAULT: u32 = 50;
 pub const SEARCH_LIMIT_MAX: u32 = 200;
 /// Longest search cursor (`after`).
 pub const MAX_CURSOR_BYTES: usize = 512;
+/// Clouds one Exchange may own (a quota: `resource-constraint` + `<quota-exceeded what='clouds'/>`).
+pub const MAX_CLOUDS_PER_EXCHANGE: usize = 100;
 
 /// Build the error for `field`.
 pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> RegistryError {
