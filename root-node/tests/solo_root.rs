@@ -22,6 +22,8 @@ use tokio::net::TcpListener;
 pub const ROOT: &str = "root.icroot.lan";
 /// The consortium administrator domain the root trusts.
 pub const ADMIN: &str = "admin.consortium.lan";
+/// A second administrator domain (another consortium operator).
+pub const ADMIN2: &str = "ops.consortium.lan";
 /// How long the single node may take to elect itself.
 const LEADER_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -114,7 +116,7 @@ impl SoloRoot {
             write_file(&nd.join("node.key"), &pem.key_pem, 0o600).unwrap();
             let toml = format!(
                 "node_id = {id}\ndomain = \"{domain}\"\ncluster_name = \"icroot-test\"\n\
-                 data_dir = \"{nd}/data\"\n{top_level}\nadmin_domains = [\"{ADMIN}\"]\n[listen]\nstarttls = [\"{starttls}\"]\n\
+                 data_dir = \"{nd}/data\"\n{top_level}\nadmin_domains = [\"{ADMIN}\", \"{ADMIN2}\"]\n[listen]\nstarttls = [\"{starttls}\"]\n\
                  direct_tls = [\"{direct_tls}\"]\nadmin_http = \"{admin}\"\n[tls]\ncert = \"{nd}/node.pem\"\n\
                  key = \"{nd}/node.key\"\nca = [\"{d}/ca.pem\"]\n[discovery]\nmode = \"srv\"\n\
                  nameservers = [\"{dns}\"]\n[bootstrap]\n{members}[raft]\nheartbeat_interval_ms = 250\n\

@@ -8,7 +8,7 @@ use proto::error::{StanzaErrorCondition as C, StanzaErrorType as Ty};
 use proto::stanza::registry::{RecordKind, RegistryError as E};
 
 use crate::raw_peer::{stanza_error, RawPeer, T};
-use crate::solo_root::{node_domain, SoloRoot, ADMIN, ROOT};
+use crate::solo_root::{node_domain, SoloRoot, ADMIN, ADMIN2, ROOT};
 
 const R: &str = "https://ns.icroot.dev/registry/0";
 const A: &str = "ex-a.lan";
@@ -329,6 +329,16 @@ async fn s5_8_snapshot_export_refusals() {
     assert_eq!(stanza_error(&admin.iq("get", &long).await).condition, C::NotAcceptable);
     let unknown = format!("<chunk xmlns='{S}' id='no-such-export' offset='0' length='16'/>");
     assert_eq!(stanza_error(&admin.iq("get", &unknown).await).condition, C::ItemNotFound);
+    // Another administrator domain cannot read (or close) an export this one opened.
+    let mut other = RawPeer::connect(root.direct_tls, &root.ca, ADMIN2, ROOT).await;
+    let foreign = format!("<chunk xmlns='{S}' id='{}' offset='0' length='16'/>", ids[1]);
+    assert_eq!(stanza_error(&other.iq("get", &foreign).await).condition, C::ItemNotFound);
+    // Close is idempotent and answers success, but only its opener's close removes it.
+    let foreign_close = format!("<close xmlns='{S}' id='{}'/>", ids[1]);
+    assert_eq!(other.iq("set", &foreign_close).await.attr("type"), Some("result"));
+    let mine = format!("<chunk xmlns='{S}' id='{}' offset='0' length='16'/>", ids[1]);
+    let answer = admin.iq("get", &mine).await;
+    assert_eq!(answer.attr("type"), Some("result"), "still open for its opener: {answer}");
     for id in &ids {
         let closed = admin.iq("set", &format!("<close xmlns='{S}' id='{id}'/>")).await;
         assert_eq!(closed.attr("type"), Some("result"), "{closed}");
