@@ -7,7 +7,6 @@ use clap::Parser;
 use root_node::cli::{self, Cli, Command};
 use root_node::client::Client;
 use root_node::dev::{DevCluster, DevOptions};
-use root_node::profile::Profile;
 use root_node::watch::WatchOptions;
 use root_node::{output, NodeConfig};
 use tracing_subscriber::EnvFilter;
@@ -126,18 +125,8 @@ fn report(r: anyhow::Result<()>) -> ExitCode {
 }
 
 async fn run_client(cli: &Cli) -> ExitCode {
-    let Some(path) = &cli.profile else {
-        eprintln!("error: this command needs --profile FILE");
-        eprintln!("hint: `icroot dev` writes profiles to ./icroot-dev/profiles/");
+    let Some(profile) = root_node::profile::load_for_command(cli.profile.as_deref()) else {
         return ExitCode::from(2);
-    };
-    let profile = match Profile::load(path) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("hint: see docs/cli.md for the profile format");
-            return ExitCode::from(2);
-        }
     };
     let outcome = match Client::connect(&profile) {
         Ok(client) => {

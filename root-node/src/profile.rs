@@ -116,3 +116,21 @@ impl Profile {
         })
     }
 }
+
+/// The profile a client command runs with, or `None` after telling the user on stderr why
+/// there is none (no `--profile`, or a file that does not load); callers exit with 2.
+pub fn load_for_command(path: Option<&Path>) -> Option<Profile> {
+    let Some(path) = path else {
+        eprintln!("error: this command needs --profile FILE");
+        eprintln!("hint: `icroot dev` writes profiles to ./icroot-dev/profiles/");
+        return None;
+    };
+    match Profile::load(path) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: see docs/cli.md for the profile format");
+            None
+        }
+    }
+}

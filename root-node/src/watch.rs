@@ -384,17 +384,8 @@ fn events(stanza: &Element, ours: Option<&str>) -> Result<Vec<WatchEvent>, Strin
 
 /// `icroot watch`: print events until Ctrl-C (one JSON object per line with `--json`).
 pub async fn run_cli(profile: Option<&Path>, json: bool, opts: WatchOptions) -> ExitCode {
-    let Some(path) = profile else {
-        eprintln!("error: this command needs --profile FILE");
+    let Some(profile) = crate::profile::load_for_command(profile) else {
         return ExitCode::from(2);
-    };
-    let profile = match Profile::load(path) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("hint: see docs/cli.md for the profile format");
-            return ExitCode::from(2);
-        }
     };
     let (tx, mut rx) = mpsc::channel::<WatchEvent>(1024);
     let printer = tokio::spawn(async move {
