@@ -106,6 +106,17 @@ impl StateMachineStore {
     }
 }
 
+/// Run blocking store work on tokio's blocking pool (or inline outside a runtime).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Snapshot(format!("snapshot task failed: {e}")))?,
+        Err(_) => f(),
+    }
+}
+
 /// Refuse a snapshot id that is not a plain file name: it names files in the snapshot
 /// directory and comes from the leader or from an operator's file.
 fn check_snapshot_id(id: &str) -> Result<()> {
@@ -118,7 +129,10 @@ fn check_snapshot_id(id: &str) -> Result<()> {
 
 impl RaftSnapshotBuilder<RaftTypes> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<RaftTypes>, StorageError<u64>> {
-        let (file, meta) = self.build_snapshot_opened().map_err(StoreError::snapshot)?;
+        // Seconds of RocksDB iteration and file writing: off the async workers.
+        let this = self.clone();
+        let (file, meta) =
+            blocking(move || this.build_snapshot_opened()).await.map_err(StoreError::snapshot)?;
         Ok(Snapshot { meta, snapshot: Box::new(tokio::fs::File::from_std(file)) })
     }
 }
@@ -157,7 +171,9 @@ impl RaftStateMachine<RaftTypes> for StateMachineStore {
     ) -> Result<(), StorageError<u64>> {
         let path = self.received_path(&mut snapshot).await.map_err(StoreError::snapshot)?;
         drop(snapshot);
-        let res = self.install_received(meta, &path);
+        // Verifying and loading a whole registry takes seconds: off the async workers.
+        let (this, expected, file) = (self.clone(), meta.clone(), path.clone());
+        let res = blocking(move || this.install_received(&expected, &file)).await;
         if res.is_err() {
             // Refused before publishing (publishing renames it away): nothing will use it.
             let _ = fs::remove_file(&path);
