@@ -1,6 +1,7 @@
 //! `icroot bench` against an in-process dev cluster: a short closed-loop run with every op kind
 //! and a short open-loop run both finish with answered requests of each kind, no errors, and
-//! the JSON shape docs/benchmarks.md describes.
+//! the JSON shape docs/benchmarks.md describes; an overloaded open loop counts what it could not
+//! send and measures latency from the scheduled send time.
 
 use root_node::bench::{self, BenchArgs, Mix};
 use root_node::dev::{DevCluster, DevOptions};
@@ -21,6 +22,7 @@ fn args(dir: &std::path::Path, rate: Option<f64>) -> BenchArgs {
 fn assert_shape(j: &serde_json::Value, kinds: &[&str]) {
     assert!(j["ops"].as_u64().unwrap() > 0, "{j:#}");
     assert_eq!(j["errors_total"], 0, "{j:#}");
+    assert_eq!(j["unsent"], 0, "{j:#}");
     assert!(j["errors"].as_object().unwrap().is_empty(), "{j:#}");
     assert!(j["throughput_per_sec"].as_f64().unwrap() > 0.0, "{j:#}");
     assert!(j["elapsed_secs"].as_f64().unwrap() >= 1.5, "{j:#}");
@@ -51,6 +53,18 @@ async fn bench_runs_closed_and_open_loop_against_a_dev_cluster() {
     assert_shape(&open, &[]);
     let ops = open["ops"].as_u64().unwrap();
     assert!((70..=81).contains(&ops), "open loop sends what is scheduled: {open:#}");
+
+    // Open loop far beyond what one worker can do: the slots it could not send by the end are
+    // counted, and latency counts from the scheduled time, so the queueing shows (about the
+    // whole second for the last requests), not just each request's service time.
+    let mut overload = args(&dir, Some(100_000.0));
+    (overload.concurrency, overload.duration, overload.mix) = (1, 1.0, Mix::parse("stale").unwrap());
+    let over = bench::run(&overload, false).await.unwrap().to_json();
+    let (ops, unsent) = (over["ops"].as_u64().unwrap(), over["unsent"].as_u64().unwrap());
+    assert!(ops > 0 && unsent > 0, "{over:#}");
+    assert!((99_000..=100_001).contains(&(ops + unsent)), "every slot is sent or counted: {over:#}");
+    let max = over["by_op"]["stale"]["latency_us"]["max"].as_u64().unwrap();
+    assert!(max > 500_000, "latency from the scheduled send time: {over:#}");
 
     // The bench domains were registered as Exchanges by the setup phase and written since.
     let probe = root_node::profile::Profile::load(&dir.join("profiles/ix1.demo.lan.toml")).unwrap();

@@ -4,7 +4,8 @@
 //! ```text
 //!  closed loop: worker ─ request ─▶ answer ─ request ─▶ …            latency = answer − send
 //!  open loop:   worker ─ sleep until slot k (t0 + k/rate) ─ request   latency = answer − slot k
-//!               (a late worker sends at once; its wait counts, so stalls are not hidden)
+//!               (a late worker sends at once; its wait counts, so stalls are not hidden;
+//!                slots still due when the time is up are counted as unsent)
 //! ```
 
 use std::collections::BTreeMap;
@@ -115,6 +116,8 @@ pub struct Shared {
     pub done: AtomicU64,
     /// Requests failed so far.
     pub failed: AtomicU64,
+    /// Open loop: requests due before the end that were not sent by then (the rate was not met).
+    pub unsent: AtomicU64,
 }
 
 /// How a worker paces itself.
@@ -184,6 +187,12 @@ pub async fn worker(
                 let due = start + Duration::from_secs_f64(slot as f64 / rate);
                 slot += n as u64;
                 if due >= end {
+                    break;
+                }
+                if Instant::now() >= end {
+                    // Behind schedule at the end: the slots still due were never sent.
+                    let left = (end - due).as_secs_f64() * rate / n as f64;
+                    shared.unsent.fetch_add(1 + left as u64, Ordering::Relaxed);
                     break;
                 }
                 tokio::time::sleep_until(due.into()).await;

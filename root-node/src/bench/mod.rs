@@ -170,6 +170,7 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
         timeout: Duration::from_secs_f64(args.timeout),
         done: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        unsent: AtomicU64::new(0),
     });
     let pace = args.rate.map_or(Pace::Closed, |rate| Pace::Open { rate });
     let duration = Duration::from_secs_f64(args.duration);
@@ -189,6 +190,7 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
         bar.abort();
     }
     let shared = Arc::into_inner(shared).context("workers still hold the clients")?;
+    let shared_unsent = shared.unsent.load(Ordering::Relaxed);
     for c in shared.clients {
         if let Some(c) = Arc::into_inner(c) {
             c.close().await;
@@ -204,7 +206,7 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
         "spread": args.spread,
         "timeout_secs": args.timeout,
     });
-    Ok(Report { settings, elapsed, recorded })
+    Ok(Report { settings, elapsed, recorded, unsent: shared_unsent })
 }
 
 /// A bar over the measured time with the running op count, on stderr.

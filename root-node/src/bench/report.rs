@@ -63,6 +63,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Everything the workers saw.
     pub recorded: Recorder,
+    /// Open loop: requests scheduled before the end but never sent (the root kept the workers
+    /// too busy to meet `--rate`); 0 in closed loop.
+    pub unsent: u64,
 }
 
 fn quantiles(h: &Histogram<u64>) -> Value {
@@ -121,6 +124,7 @@ impl Report {
             "elapsed_secs": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "ops": self.ops(),
             "errors_total": self.errors(),
+            "unsent": self.unsent,
             "throughput_per_sec": self.per_sec(self.ops()),
             "by_op": ops,
             "errors": errors,
@@ -155,6 +159,12 @@ impl Report {
                 errs
             ));
         }
+        if self.unsent > 0 {
+            out.push_str(&format!(
+                "{} scheduled requests not sent: the workers could not keep up with --rate\n",
+                self.unsent
+            ));
+        }
         for (k, e) in &self.recorded.errors {
             for (why, n) in e {
                 out.push_str(&format!("error {}: {why} × {n}\n", k.as_str()));
@@ -179,7 +189,7 @@ mod tests {
         b.error(OpKind::Write, "timeout".into());
         b.error(OpKind::Write, "timeout".into());
         a.merge(b);
-        let r = Report { settings: json!({}), elapsed: Duration::from_secs(2), recorded: a };
+        let r = Report { settings: json!({}), elapsed: Duration::from_secs(2), recorded: a, unsent: 0 };
         let j = r.to_json();
         assert_eq!(j["ops"], 101);
         assert_eq!(j["errors_total"], 2);
