@@ -186,8 +186,11 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
         recorded.merge(r.context("bench worker")?);
     }
     let elapsed = start.elapsed();
-    if let Some(bar) = bar {
-        bar.abort();
+    if let Some((task, pb)) = bar {
+        task.abort();
+        // Wait for the task to go so that it no longer holds the clients.
+        let _ = task.await;
+        pb.finish_and_clear();
     }
     let shared = Arc::into_inner(shared).context("workers still hold the clients")?;
     let shared_unsent = shared.unsent.load(Ordering::Relaxed);
@@ -214,7 +217,7 @@ fn progress_bar(
     shared: Arc<load::Shared>,
     start: Instant,
     duration: Duration,
-) -> tokio::task::JoinHandle<()> {
+) -> (tokio::task::JoinHandle<()>, indicatif::ProgressBar) {
     use indicatif::{ProgressBar, ProgressStyle};
     let total_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let pb = ProgressBar::new(total_ms);
@@ -223,7 +226,8 @@ fn progress_bar(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    tokio::spawn(async move {
+    let bar = pb.clone();
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tick.tick().await;
@@ -232,12 +236,9 @@ fn progress_bar(
             let failed = shared.failed.load(Ordering::Relaxed);
             pb.set_position(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX).min(total_ms));
             pb.set_message(format!("{done} ops, {:.0} ops/s, {failed} errors", done as f64 / secs));
-            if start.elapsed() >= duration {
-                pb.finish_and_clear();
-                break;
-            }
         }
-    })
+    });
+    (task, bar)
 }
 
 /// `icroot bench` from the command line: exit 0 when the bench ran (errors are in the report),
