@@ -80,6 +80,8 @@ pub enum Command {
     /// Save a root's snapshot over S2S (admin), or seed a new node's data dir from one.
     #[command(subcommand)]
     Snapshot(crate::snapshot_cmd::SnapshotOp),
+    /// Load-test a running `icroot dev` cluster as many Exchanges (docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
     /// Stream registry changes until Ctrl-C, resuming on another root node if this one is lost.
     Watch {
         /// Only keys (domains, Cloud ids) starting with this.
@@ -375,6 +377,7 @@ pub async fn run_client(client: &Client, command: &Command) -> Result<Option<Reg
         | Command::Dev { .. }
         | Command::Watch { .. }
         | Command::Snapshot(_)
+        | Command::Bench(_)
         | Command::Init(_)
         | Command::Dns { .. } => {
             return Err(ClientError::Unexpected("not a client command".into()));

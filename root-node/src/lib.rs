@@ -9,10 +9,12 @@
 //!                     └─▶ disco / ping
 //!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
+//!  icroot bench ─▶ many bench Exchanges, one client each ─▶ load ─▶ HDR histograms ─▶ report
 //!  icroot watch ─▶ subscribe ─▶ notifications ─▶ lost? resubscribe since last revision elsewhere
 //! ```
 
 mod admin_http;
+pub mod bench;
 mod bounce;
 pub mod cli;
 pub mod client;

@@ -50,6 +50,10 @@ async fn main() -> ExitCode {
             init_logs("warn");
             root_node::snapshot_cmd::main(cli.profile.as_deref(), cli.json, op).await
         }
+        Command::Bench(args) => {
+            init_logs("warn");
+            root_node::bench::main(args, cli.json).await
+        }
         Command::Init(args) => {
             init_logs("warn");
             report(run_init(args))
