@@ -101,7 +101,10 @@ pub(crate) fn result(shape: Shape, resp: CommandResponse) -> Result<RegistryResu
     let applied = match resp.result {
         Some(command_response::Result::Applied(a)) => a,
         Some(command_response::Result::Error(e)) => return Err(RegistryError::from(&e)),
-        None => return Err(RegistryError::Malformed { detail: "the state machine gave no answer".into() }),
+        // The proposer hands each part its own answer; a whole batch never reaches here.
+        Some(command_response::Result::Batch(_)) | None => {
+            return Err(RegistryError::Malformed { detail: "the state machine gave no answer".into() })
+        }
     };
     let missing = || RegistryError::Malformed { detail: "the applied command returned no record".into() };
     match shape {

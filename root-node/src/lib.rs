@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  stanzas ─▶ router ─┬─▶ urn:xmpp:raft ─▶ openraft ─▶ store (RocksDB)
-//!                     ├─▶ registry ─▶ client_write (leader) | forward to leader | local read
+//!                     ├─▶ registry ─▶ propose: batched client_write / shared read-index (leader)
+//!                     │               | forward to leader | local read
 //!                     ├─▶ presence ─▶ lease renewal | role table | subscriber relay
 //!                     ├─▶ pubsub ─▶ subscription table ◀─ deliver (applied change feed) ─▶ headlines
 //!                     └─▶ disco / ping
@@ -29,6 +30,7 @@ mod leases;
 pub mod output;
 mod presence;
 pub mod profile;
+mod propose;
 pub mod provision;
 mod pubsub;
 mod ready;

@@ -3,8 +3,8 @@
 //! when this node is a follower.
 //!
 //! ```text
-//!  request ─▶ RegistryRequest ─┬─ write ─▶ Command{actor, is_admin, now} ─▶ raft.client_write
-//!                              ├─ read  ─▶ ensure_linearizable? ─▶ StateMachineStore
+//!  request ─▶ RegistryRequest ─┬─ write ─▶ Command{actor, is_admin, now} ─▶ Proposer (batches)
+//!                              ├─ read  ─▶ ReadIndex round? ─▶ StateMachineStore
 //!                              └─ not leader ─▶ <forwarded actor='…'> iq to the leader ─▶ relay
 //! ```
 //!
@@ -48,7 +48,7 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool)
         RegistryRequest::ClusterStatus(_) => Ok(Some(crate::status::cluster_status(ctx).to_element())),
         RegistryRequest::GetExchange(_) | RegistryRequest::GetCloud(_) | RegistryRequest::Search(_) => {
             if consistency(&req) == Consistency::Linearizable && !unsafe_stale_reads() {
-                if let Err(e) = ctx.raft.ensure_linearizable().await {
+                if let Err(e) = ctx.reads.ensure().await {
                     let leader = e.forward_to_leader().map(|f| f.leader_node.clone());
                     return not_leader(ctx, actor, iq, forwarded, leader.flatten()).await;
                 }
@@ -70,11 +70,11 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool)
         _ => {
             let (cmd, shape) =
                 crate::commands::command(actor, ctx.config.is_admin(actor), &req).map_err(reg)?;
-            let written = tokio::time::timeout(REQUEST_DEADLINE, ctx.raft.client_write(cmd)).await;
+            let written = tokio::time::timeout(REQUEST_DEADLINE, ctx.writes.write(cmd)).await;
             match written {
                 Err(_) => Err(reg(RegistryError::NoQuorum)),
                 Ok(Ok(resp)) => {
-                    crate::commands::result(shape, resp.data).map(|r| Some(r.to_element())).map_err(reg)
+                    crate::commands::result(shape, resp).map(|r| Some(r.to_element())).map_err(reg)
                 }
                 Ok(Err(e)) => match leader_of(&e) {
                     Some(leader) => not_leader(ctx, actor, iq, forwarded, leader).await,

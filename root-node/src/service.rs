@@ -96,6 +96,10 @@ pub(crate) struct NodeCtx {
     pub pubsub: crate::pubsub::Subscriptions,
     /// Open `icroot snapshot save` exports.
     pub exports: crate::snapshot_export::Exports,
+    /// Registry writes, coalesced into Raft entries.
+    pub writes: crate::propose::Proposer,
+    /// Linearizable reads, coalesced into read-index rounds.
+    pub reads: crate::propose::ReadIndex,
 }
 
 impl std::fmt::Debug for NodeCtx {
@@ -164,8 +168,12 @@ impl RootService {
             .local_addr()
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
         let presence = crate::presence::PresenceState::default();
+        let writes = crate::propose::Proposer::start(raft.clone());
+        let reads = crate::propose::ReadIndex::start(raft.clone());
         let ctx = Arc::new(NodeCtx {
             config,
+            writes,
+            reads,
             raft,
             xmpp,
             sm,

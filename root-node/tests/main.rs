@@ -5,6 +5,7 @@
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the shared helpers here.
 #![allow(clippy::unwrap_used)]
 
+mod batched_writes;
 mod bench_smoke;
 mod cluster_procs;
 mod cluster_support;

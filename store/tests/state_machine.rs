@@ -218,3 +218,88 @@ fn clouds_per_exchange_are_capped() {
     f.ok(A, 0, Kind::DeregisterCloud(DeregisterCloud { id: "a/0".into(), expected_revision: None }));
     f.ok(A, 0, register_cloud("a/over", A));
 }
+
+fn batch(parts: Vec<proto::record::Command>) -> proto::record::Command {
+    proto::record::Command {
+        kind: Some(Kind::Batch(proto::record::CommandBatch { commands: parts })),
+        ..proto::record::Command::default()
+    }
+}
+
+fn parts(r: proto::record::CommandResponse) -> Vec<proto::record::CommandResponse> {
+    match r.result {
+        Some(proto::record::command_response::Result::Batch(b)) => b.parts,
+        other => panic!("expected a batch answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_applies_its_parts_in_order_with_one_answer_each() {
+    let mut f = Fixture::new();
+    f.ok(B, 1000, register(B));
+    let (c, e) = ("ex-c.example", "ex-e.example");
+    f.ok(e, 1000, register(e));
+    let answers = parts(f.apply(batch(vec![
+        testkit::command(A, 2000, register(A)),
+        testkit::command(B, 2000, update(B, &["gpu"], Some(1))),
+        testkit::command(c, 2000, Kind::RenewLease(RenewLease { domain: c.into() })),
+        testkit::command(c, 3000, Kind::RenewLease(RenewLease { domain: e.into() })),
+    ])));
+    assert_eq!(answers.len(), 4);
+    // Each part took the next revision, as if applied one after another.
+    let a = crate::common::applied(answers[0].clone());
+    assert_eq!((a.revision, a.exchange.unwrap().lease_expires_ms), (3, 62_000));
+    let b = crate::common::applied(answers[1].clone());
+    assert_eq!((b.revision, b.exchange.unwrap().modified_revision), (4, 4));
+    // Refusals are per part and change nothing.
+    for (i, want) in [(2, ErrorCode::ExchangeNotFound), (3, ErrorCode::NotOwner)] {
+        match &answers[i].result {
+            Some(proto::record::command_response::Result::Error(e)) => assert_eq!(code(e), want, "part {i}"),
+            other => panic!("part {i}: {other:?}"),
+        }
+    }
+    assert_eq!(f.sm.revision(), 4);
+    let feed = f.sm.changes_since(2, 10).unwrap();
+    let revs: Vec<u64> = feed.changes.iter().map(|c| c.revision).collect();
+    assert_eq!(revs, vec![3, 4]);
+    assert_eq!(f.sm.exchange(B).unwrap().unwrap().capabilities, vec!["gpu".to_owned()]);
+}
+
+#[test]
+fn a_batch_refuses_parts_that_may_not_share_an_entry() {
+    let mut f = Fixture::new();
+    f.ok(A, 0, register(A));
+    let answers = parts(f.apply(batch(vec![
+        testkit::command(B, 0, register(B)),
+        // Same key as the part before: applying it against the state before the entry would
+        // not see B, so it is refused rather than answered wrongly.
+        testkit::command(B, 0, update(B, &["gpu"], None)),
+        // Reads other records (the owner's Clouds): never batched.
+        testkit::command(
+            A,
+            0,
+            Kind::DeregisterExchange(DeregisterExchange { domain: A.into(), expected_revision: None }),
+        ),
+        testkit::command(A, 0, register_cloud("cloud-1", A)),
+        batch(vec![testkit::command(A, 0, update(A, &["gpu"], None))]),
+    ])));
+    let malformed: Vec<bool> = answers
+        .iter()
+        .map(|r| {
+            matches!(&r.result, Some(proto::record::command_response::Result::Error(e)) if code(e) == ErrorCode::Malformed)
+        })
+        .collect();
+    assert_eq!(malformed, vec![false, true, true, true, true]);
+    assert!(f.sm.exchange(A).unwrap().is_some(), "the refused deregistration did nothing");
+    assert_eq!(f.sm.revision(), 2);
+    // Too many parts: every part refused, nothing applied.
+    let many: Vec<_> = (0..=proto::record::MAX_BATCH_PARTS)
+        .map(|i| {
+            let d = format!("ex-{i}.example");
+            testkit::command(&d, 0, register(&d))
+        })
+        .collect();
+    let answers = parts(f.apply(batch(many)));
+    assert_eq!(answers.len(), proto::record::MAX_BATCH_PARTS + 1);
+    assert_eq!(f.sm.revision(), 2);
+}

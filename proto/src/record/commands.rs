@@ -20,8 +20,8 @@ pub struct Command {
     /// The proposing leader's clock, unix ms: the only time apply may use.
     #[prost(uint64, tag = "3")]
     pub proposed_at_ms: u64,
-    /// What to do. Tags 10–17 are in use; the next variant takes 18.
-    #[prost(oneof = "command::Kind", tags = "10, 11, 12, 13, 14, 15, 16, 17")]
+    /// What to do. Tags 10–18 are in use; the next variant takes 19.
+    #[prost(oneof = "command::Kind", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub kind: Option<command::Kind>,
 }
 
@@ -54,6 +54,9 @@ pub mod command {
         /// Remove a Cloud.
         #[prost(message, tag = "17")]
         DeregisterCloud(super::DeregisterCloud),
+        /// Several commands the leader coalesced into one entry; see [`super::CommandBatch`].
+        #[prost(message, tag = "18")]
+        Batch(super::CommandBatch),
     }
 }
 
@@ -134,11 +137,54 @@ pub struct DeregisterCloud {
     pub expected_revision: Option<u64>,
 }
 
+/// Concurrent client writes the leader proposed as one log entry (one append, one fsync, one
+/// replication round for all of them). Each part keeps its own actor, admin flag and clock
+/// reading and gets its own answer, in order, in [`BatchApplied`]; the whole entry is applied in
+/// one atomic storage write, so a crash never leaves part of it applied.
+///
+/// Only [`is_batchable`] commands with distinct [`batch_key`]s may be parts: then no part reads
+/// anything another part writes, and applying them against the state before the entry gives
+/// exactly what applying them one after another would. Apply refuses (as `Malformed`, per part)
+/// any part that breaks the rule, a nested batch included, so every node answers the same way.
+#[derive(Clone, PartialEq, Eq, ::prost::Message)]
+pub struct CommandBatch {
+    /// The parts, applied in this order.
+    #[prost(message, repeated, tag = "1")]
+    pub commands: Vec<Command>,
+}
+
+/// Most parts in one [`CommandBatch`].
+pub const MAX_BATCH_PARTS: usize = 512;
+
+/// Most encoded bytes of all parts of one [`CommandBatch`]: with base64 and markup the entry stays
+/// well inside one AppendEntries stanza.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Whether `cmd` may be a part of a [`CommandBatch`]: the Exchange writes that read and write only
+/// their own Exchange's keys (register, update, renew). Cloud writes (they count and read the
+/// owner's other records), deregistrations (they iterate the owner's Clouds), lease expiry
+/// (it scans every lease) and batches are proposed alone.
+pub fn is_batchable(cmd: &Command) -> bool {
+    batch_key(cmd).is_some()
+}
+
+/// The only registry key a batchable command reads or writes (its Exchange's domain); `None` for
+/// a command that may not be batched. Parts of one batch have distinct keys.
+pub fn batch_key(cmd: &Command) -> Option<&str> {
+    use command::Kind;
+    match cmd.kind.as_ref()? {
+        Kind::RegisterExchange(r) => r.exchange.as_ref().map(|x| x.domain.as_str()),
+        Kind::UpdateExchange(u) => u.exchange.as_ref().map(|x| x.domain.as_str()),
+        Kind::RenewLease(r) => Some(r.domain.as_str()),
+        _ => None,
+    }
+}
+
 /// The state machine's answer to a [`Command`].
 #[derive(Clone, PartialEq, Eq, ::prost::Message)]
 pub struct CommandResponse {
     /// Applied or refused.
-    #[prost(oneof = "command_response::Result", tags = "1, 2")]
+    #[prost(oneof = "command_response::Result", tags = "1, 2, 3")]
     pub result: Option<command_response::Result>,
 }
 
@@ -156,7 +202,18 @@ pub mod command_response {
         /// It did not, and why.
         #[prost(message, tag = "2")]
         Error(super::CommandError),
+        /// A [`super::CommandBatch`]'s answers, one per part in order.
+        #[prost(message, tag = "3")]
+        Batch(super::BatchApplied),
     }
+}
+
+/// The answers to a [`CommandBatch`]'s parts, in order.
+#[derive(Clone, PartialEq, Eq, ::prost::Message)]
+pub struct BatchApplied {
+    /// One answer per part.
+    #[prost(message, repeated, tag = "1")]
+    pub parts: Vec<CommandResponse>,
 }
 
 /// A successful apply.

@@ -15,9 +15,10 @@ mod convert;
 mod stored;
 
 pub use commands::{
-    command, command_response, Applied, Command, CommandError, CommandResponse, DeregisterCloud,
-    DeregisterExchange, ErrorCode, ExpireLeases, RegisterCloud, RegisterExchange, RenewLease, UpdateCloud,
-    UpdateExchange,
+    batch_key, command, command_response, is_batchable, Applied, BatchApplied, Command, CommandBatch,
+    CommandError, CommandResponse, DeregisterCloud, DeregisterExchange, ErrorCode, ExpireLeases,
+    RegisterCloud, RegisterExchange, RenewLease, UpdateCloud, UpdateExchange, MAX_BATCH_BYTES,
+    MAX_BATCH_PARTS,
 };
 pub use stored::{StoredCloud, StoredExchange};
 

@@ -3,7 +3,10 @@
 //! Apply reads the committed registry and collects its writes in one [`WriteBatch`]; the
 //! caller adds the applied log id and writes the batch atomically. Nothing here reads a clock:
 //! lease arithmetic uses the leader's reading in `Command::proposed_at_ms`. One command never
-//! reads a key it has written, so reading the database (not the batch) is exact.
+//! reads a key it has written, so reading the database (not the batch) is exact. A
+//! [`CommandBatch`] applies its parts in order into the same batch; its parts have distinct
+//! [`batch_key`]s and read and write only that key's records, so no part reads what another
+//! wrote and the database is still exact (a part breaking the rule is refused, not applied).
 //!
 //! Revisions: each record created, replaced or removed takes the next global revision and
 //! appends one change to the feed. A lease renewal changes neither revision nor feed: it is
@@ -12,7 +15,8 @@
 use prost::Message;
 use proto::record::command::Kind;
 use proto::record::{
-    command_response, Applied, Command, CommandError, CommandResponse, ErrorCode, StoredCloud, StoredExchange,
+    batch_key, command_response, Applied, BatchApplied, Command, CommandBatch, CommandError, CommandResponse,
+    ErrorCode, StoredCloud, StoredExchange, MAX_BATCH_PARTS,
 };
 use proto::stanza::registry::bounds::MAX_CLOUDS_PER_EXCHANGE;
 use proto::stanza::registry::{CloudRecord, ExchangeRecord, RegistryError};
@@ -138,6 +142,7 @@ impl<'a> Tx<'a> {
     /// Apply `cmd`; `Err` only for a local storage fault.
     pub(crate) fn apply(&mut self, cmd: &Command) -> Result<CommandResponse> {
         let outcome = match &cmd.kind {
+            Some(Kind::Batch(b)) => return self.apply_batch(b),
             None => Err(malformed("command without a kind")),
             Some(Kind::RegisterExchange(r)) => match &r.exchange {
                 Some(x) => self.register_exchange(cmd, x)?,
@@ -167,6 +172,24 @@ impl<'a> Tx<'a> {
             Err(e) => command_response::Result::Error(e),
         };
         Ok(CommandResponse { result: Some(result) })
+    }
+
+    /// Apply each part of `batch` in order; refuse (as malformed) a part that may not be in a
+    /// batch or whose key an earlier part already has, and every part of an oversized batch.
+    fn apply_batch(&mut self, batch: &CommandBatch) -> Result<CommandResponse> {
+        let mut keys = std::collections::HashSet::new();
+        let mut parts = Vec::with_capacity(batch.commands.len().min(MAX_BATCH_PARTS));
+        for part in &batch.commands {
+            let allowed =
+                batch.commands.len() <= MAX_BATCH_PARTS && batch_key(part).is_some_and(|k| keys.insert(k));
+            parts.push(if allowed {
+                self.apply(part)?
+            } else {
+                let why = malformed("not allowed in a batch (kind, repeated key or batch size)");
+                CommandResponse { result: Some(command_response::Result::Error(why)) }
+            });
+        }
+        Ok(CommandResponse { result: Some(command_response::Result::Batch(BatchApplied { parts })) })
     }
 
     fn applied(&self) -> Applied {
