@@ -74,22 +74,26 @@ impl<'a> Tx<'a> {
 
     /// Store `new` (replacing `old`'s index keys) without touching revisions.
     fn write_exchange(&mut self, old: Option<&StoredExchange>, new: &StoredExchange) {
-        for k in old.map(index::exchange_keys).unwrap_or_default() {
-            self.batch.delete_cf(self.cfs.index, k);
-        }
-        for k in index::exchange_keys(new) {
-            self.batch.put_cf(self.cfs.index, k, []);
-        }
+        let old_keys = old.map(index::exchange_keys).unwrap_or_default();
+        self.replace_index_keys(old_keys, index::exchange_keys(new));
         self.batch.put_cf(self.cfs.exchanges, &new.domain, new.encode_to_vec());
     }
 
-    fn write_cloud(&mut self, old: Option<&StoredCloud>, new: &StoredCloud) {
-        for k in old.map(index::cloud_keys).unwrap_or_default() {
+    /// Index keys: remove the `old` ones `new` lacks, add the `new` ones `old` lacks. An update
+    /// that keeps a record's capabilities, regions and lease end writes no index key at all
+    /// (each memtable entry costs apply time on every node).
+    fn replace_index_keys(&mut self, old: Vec<Vec<u8>>, new: Vec<Vec<u8>>) {
+        for k in old.iter().filter(|k| !new.contains(k)) {
             self.batch.delete_cf(self.cfs.index, k);
         }
-        for k in index::cloud_keys(new) {
+        for k in new.iter().filter(|k| !old.contains(k)) {
             self.batch.put_cf(self.cfs.index, k, []);
         }
+    }
+
+    fn write_cloud(&mut self, old: Option<&StoredCloud>, new: &StoredCloud) {
+        let old_keys = old.map(index::cloud_keys).unwrap_or_default();
+        self.replace_index_keys(old_keys, index::cloud_keys(new));
         self.batch.put_cf(self.cfs.clouds, &new.id, new.encode_to_vec());
     }
 
