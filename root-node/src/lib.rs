@@ -9,6 +9,7 @@
 //!                     ├─▶ pubsub ─▶ subscription table ◀─ deliver (applied change feed) ─▶ headlines
 //!                     └─▶ disco / ping
 //!  leader only: leases ─▶ ExpireLeases when a lease ends;  admin HTTP /readyz ─▶ ready
+//!  followers: failover ─▶ leader's stream reset + port refuses ─▶ elect at once
 //!  icroot CLI ─▶ profile ─▶ client XmppNode ─S2S─▶ a root node
 //!  icroot bench ─▶ many bench Exchanges, one client each ─▶ load ─▶ HDR histograms ─▶ report
 //!  icroot watch ─▶ subscribe ─▶ notifications ─▶ lost? resubscribe since last revision elsewhere
@@ -25,6 +26,7 @@ pub mod config;
 pub mod dev;
 mod disco;
 pub mod dns;
+mod failover;
 pub mod init;
 mod leases;
 pub mod output;

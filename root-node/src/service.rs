@@ -188,6 +188,7 @@ impl RootService {
             tokio::spawn(crate::leases::run(ctx.clone())),
             tokio::spawn(crate::presence::announce(ctx.clone())),
             tokio::spawn(crate::pubsub::run(ctx.clone())),
+            tokio::spawn(crate::failover::run(ctx.clone())),
         ];
         bootstrap(&ctx).await?;
         tracing::info!(node_id = ctx.config.node_id, domain = %ctx.config.domain, admin = %admin_addr, "root node started");

@@ -67,6 +67,18 @@ impl Drop for DumpLogsOnPanic {
     }
 }
 
+/// A counter from `GET /metrics` on an admin address (0 when absent).
+fn metric(admin: std::net::SocketAddr, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+        .map_or(0, |v| v as u64)
+}
+
 async fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -130,6 +142,17 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     let elected_after = killed_at.elapsed();
     assert_ne!(new_leader, old_leader);
     assert!(after.term > first.term, "the new leader was elected in a later term: {first:?} → {after:?}");
+    // The survivors saw the leader's streams reset and its port refuse connections, and elected
+    // at once (root-node/src/failover.rs) instead of waiting out openraft's leader lease
+    // (election_timeout_max = 2 s) plus an election timeout (≥ 1 s): 3 s is the soonest the
+    // ordinary path can replace a leader with these timers.
+    let fast: u64 = ports
+        .iter()
+        .filter(|p| p.id != old_leader)
+        .map(|p| metric(p.admin, "icroot_fast_failover_total"))
+        .sum();
+    assert!(fast >= 1, "no survivor took the fast path");
+    assert!(elected_after < Duration::from_secs(3), "new leader only after {elected_after:?}");
 
     wait_until(Duration::from_secs(60), "30 more acknowledged writes after the kill", || {
         count() >= at_kill + 30

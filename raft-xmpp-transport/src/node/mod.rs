@@ -180,6 +180,21 @@ impl XmppNode {
         self.shared.pending.len()
     }
 
+    /// Peer domains whose authenticated stream ended abruptly: the socket closed or reset without
+    /// a closing `</stream:stream>`, which is what a peer whose process died looks like (a
+    /// partition, by contrast, ends nothing until timeouts run out). Lagging receivers miss
+    /// events, never block the transport.
+    pub fn link_losses(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.shared.link_lost.subscribe()
+    }
+
+    /// Whether every address `peer` resolves to (SRV/static discovery) refuses TCP connections
+    /// right now, each within `timeout`: nothing listens there, so the peer's process is gone.
+    /// False when any address accepts or stays silent, or when `peer` does not resolve.
+    pub async fn refuses_connections(&self, peer: &str, timeout: Duration) -> bool {
+        self.shared.refuses_connections(peer, timeout).await
+    }
+
     /// Close every link and stop accepting.
     pub async fn shutdown(&self) {
         self.shared.shutdown().await;

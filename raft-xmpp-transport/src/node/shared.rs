@@ -9,7 +9,7 @@ use std::time::Duration;
 use proto::error::{StanzaError, StanzaErrorCondition};
 use proto::s2s::{identity::jid_domain, Receiver, ReceiverConfig, TlsMode, VerifyAnswer, VerifyRequest};
 use proto::xml::Element;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     negotiating: Sources,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
+    /// Peers whose authenticated stream ended abruptly (see [`Shared::closed`]).
+    pub link_lost: tokio::sync::broadcast::Sender<String>,
     pub this: Weak<Shared>,
 }
 
@@ -96,6 +98,7 @@ impl Shared {
             next_request: AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            link_lost: tokio::sync::broadcast::channel(64).0,
             this: this.clone(),
         })
     }
@@ -339,6 +342,24 @@ impl Shared {
         rx
     }
 
+    /// Whether every address `peer` resolves to refuses TCP connections now (see
+    /// [`crate::XmppNode::refuses_connections`]).
+    pub(crate) async fn refuses_connections(&self, peer: &str, timeout: Duration) -> bool {
+        let Ok(endpoints) = self.discovery.endpoints(peer).await else { return false };
+        let mut refused = 0;
+        for ep in endpoints {
+            let Ok(addrs) = self.discovery.addresses(&ep).await else { return false };
+            for addr in addrs {
+                match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                    // Something answers, or the address is silent (a partition looks like this).
+                    _ => return false,
+                }
+            }
+        }
+        refused > 0
+    }
+
     pub(crate) async fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
         for t in lock(&self.tasks).drain(..) {
@@ -436,6 +457,13 @@ impl LinkObserver for Shared {
             metrics::counter!("icroot_s2s_negotiation_failures_total", "reason" => reason_label).increment(1);
         }
         lock(&self.links).remove(&link);
+        // The socket ended without a closing stream tag (EOF or a reset): what a peer whose
+        // process died looks like. Nobody listening is fine.
+        let abrupt =
+            matches!(end, LinkEnd::Closed(proto::s2s::CloseReason::TransportClosed) | LinkEnd::Io(_));
+        if let (true, true, Some(p)) = (negotiated, abrupt, peer) {
+            let _ = self.link_lost.send(p.to_owned());
+        }
         if let Some(w) = lock(&self.dial_waiters).remove(&link) {
             let _ = w.send(Err(reason.clone()));
         }

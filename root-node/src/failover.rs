@@ -1,0 +1,87 @@
+//! Fast failover when the leader's process is gone, not merely silent.
+//!
+//! ```text
+//!  transport: leader's stream ended abruptly (EOF/reset, no </stream>)
+//!    ─▶ probe: every address of the leader refuses TCP (nothing listens: the process died)
+//!    ─▶ elect now (term T+1: this voter stops honouring the dead leader's lease)
+//!    ─▶ wait 50 ms + rank × 100 ms (rank: position among the surviving voters by id)
+//!    ─▶ no new leader yet? elect again (T+2): the others, candidates themselves by now,
+//!       grant it if our log is at least as long as theirs
+//! ```
+//!
+//! Why: openraft 0.9 followers honour a leader lease of `election_timeout_max` after the last
+//! heartbeat and only then wait out an election timeout, so a killed leader is replaced after
+//! `lease + [min, max)` — 3–4 s with the default timers. A stream that ends with a reset and a
+//! port that refuses connections are proof the leader is not running, so waiting serves nothing.
+//! A partition ends no stream and refuses nothing (packets are dropped), so partitions, pauses
+//! and slow links still go through the ordinary timeouts; whatever this task does, elections
+//! stay Raft elections (a candidate needs a majority and an up-to-date log), so it can cost an
+//! extra term but never safety. When it does not produce a leader (our log was behind, a voter
+//! did not see the loss) the ordinary timeouts still run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::service::NodeCtx;
+
+/// How long one TCP probe of the old leader's address may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Wait before the second election of the lowest-ranked survivor; each rank adds
+/// [`RANK_STEP`]. Long enough for the other survivors to have seen the loss too.
+const FIRST_DELAY: Duration = Duration::from_millis(50);
+const RANK_STEP: Duration = Duration::from_millis(100);
+
+/// Watch for the loss of the leader's process and elect at once when it is gone.
+pub(crate) async fn run(ctx: Arc<NodeCtx>) {
+    let mut losses = ctx.xmpp.link_losses();
+    // The last term this node sped up, so one loss (several streams) acts once.
+    let mut acted_in_term = 0;
+    loop {
+        let peer = match losses.recv().await {
+            Ok(p) => p,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let Some((term, leader, rank)) = dead_leader_candidate(&ctx, &peer) else { continue };
+        if term <= acted_in_term {
+            continue;
+        }
+        if !ctx.xmpp.refuses_connections(&peer, PROBE_TIMEOUT).await {
+            tracing::debug!(%peer, "leader stream lost but its address still answers: ordinary timeouts");
+            continue;
+        }
+        // Still the same leader and term after the probe?
+        if dead_leader_candidate(&ctx, &peer).map(|(t, l, _)| (t, l)) != Some((term, leader)) {
+            continue;
+        }
+        acted_in_term = term;
+        tracing::warn!(%peer, leader, term, "leader process is gone (stream reset, port refuses): electing now");
+        metrics::counter!("icroot_fast_failover_total").increment(1);
+        let _ = ctx.raft.trigger().elect().await;
+        tokio::time::sleep(FIRST_DELAY + RANK_STEP * rank).await;
+        let m = ctx.raft.metrics().borrow().clone();
+        if m.current_leader.is_some_and(|l| l != leader) {
+            continue;
+        }
+        let _ = ctx.raft.trigger().elect().await;
+        acted_in_term = acted_in_term.max(ctx.raft.metrics().borrow().current_term);
+    }
+}
+
+/// When `peer` is the domain of the current leader and this node is another voter:
+/// (term, leader id, this node's rank among the voters other than the leader).
+fn dead_leader_candidate(ctx: &NodeCtx, peer: &str) -> Option<(u64, u64, u32)> {
+    let m = ctx.raft.metrics().borrow().clone();
+    let leader = m.current_leader?;
+    let me = ctx.config.node_id;
+    let membership = m.membership_config.membership();
+    if leader == me || membership.get_node(&leader).map(|n| n.domain.as_str()) != Some(peer) {
+        return None;
+    }
+    let mut survivors: Vec<u64> = membership.voter_ids().filter(|id| *id != leader).collect();
+    survivors.sort_unstable();
+    let rank = survivors.iter().position(|id| *id == me)?;
+    Some((m.current_term, leader, u32::try_from(rank).unwrap_or(u32::MAX)))
+}
