@@ -1,8 +1,9 @@
 //! Fast failover when the leader's process is gone, not merely silent.
 //!
 //! ```text
-//!  transport: leader's stream ended abruptly (EOF/reset, no </stream>)
-//!    ─▶ probe: every address of the leader refuses TCP (nothing listens: the process died)
+//!  transport: the leader's side ended its stream (closed it, or EOF/reset: process died)
+//!    ─▶ probe (up to 5 × 100 ms apart): every address of the leader refuses TCP
+//!       (nothing listens: the process is gone or stopped)
 //!    ─▶ elect now (term T+1: this voter stops honouring the dead leader's lease)
 //!    ─▶ wait 50 ms + rank × 100 ms (rank: position among the surviving voters by id)
 //!    ─▶ no new leader yet? elect again (T+2): the others, candidates themselves by now,
@@ -11,8 +12,9 @@
 //!
 //! Why: openraft 0.9 followers honour a leader lease of `election_timeout_max` after the last
 //! heartbeat and only then wait out an election timeout, so a killed leader is replaced after
-//! `lease + [min, max)` — 3–4 s with the default timers. A stream that ends with a reset and a
-//! port that refuses connections are proof the leader is not running, so waiting serves nothing.
+//! `lease + [min, max)` — 3–4 s with the default timers. A stream the leader's side ended and a
+//! port that refuses connections are proof the leader is not running (killed, crashed, or
+//! stopped for an upgrade), so waiting serves nothing.
 //! A partition ends no stream and refuses nothing (packets are dropped), so partitions, pauses
 //! and slow links still go through the ordinary timeouts; whatever this task does, elections
 //! stay Raft elections (a candidate needs a majority and an up-to-date log), so it can cost an
@@ -28,6 +30,9 @@ use crate::service::NodeCtx;
 
 /// How long one TCP probe of the old leader's address may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Probes before giving up on the fast path, and the pause between them.
+const PROBES: u32 = 5;
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Wait before the second election of the lowest-ranked survivor; each rank adds
 /// [`RANK_STEP`]. Long enough for the other survivors to have seen the loss too.
 const FIRST_DELAY: Duration = Duration::from_millis(50);
@@ -48,7 +53,7 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
         if term <= acted_in_term {
             continue;
         }
-        if !ctx.xmpp.refuses_connections(&peer, PROBE_TIMEOUT).await {
+        if !refused(&ctx, &peer).await {
             tracing::debug!(%peer, "leader stream lost but its address still answers: ordinary timeouts");
             continue;
         }
@@ -68,6 +73,20 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
         let _ = ctx.raft.trigger().elect().await;
         acted_in_term = acted_in_term.max(ctx.raft.metrics().borrow().current_term);
     }
+}
+
+/// Whether `peer`'s addresses refuse connections now or within a few probes (a node shutting
+/// down closes its streams a moment before its listener).
+async fn refused(ctx: &NodeCtx, peer: &str) -> bool {
+    for attempt in 0..PROBES {
+        if attempt > 0 {
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+        if ctx.xmpp.refuses_connections(peer, PROBE_TIMEOUT).await {
+            return true;
+        }
+    }
+    false
 }
 
 /// When `peer` is the domain of the current leader and this node is another voter:

@@ -180,10 +180,10 @@ impl XmppNode {
         self.shared.pending.len()
     }
 
-    /// Peer domains whose authenticated stream ended abruptly: the socket closed or reset without
-    /// a closing `</stream:stream>`, which is what a peer whose process died looks like (a
-    /// partition, by contrast, ends nothing until timeouts run out). Lagging receivers miss
-    /// events, never block the transport.
+    /// Peer domains whose authenticated stream the peer's side ended: a closing
+    /// `</stream:stream>` (a node shutting down), or the socket closed or reset without one (a
+    /// node whose process died). A partition, by contrast, ends nothing until timeouts run out.
+    /// Lagging receivers miss events, never block the transport.
     pub fn link_losses(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.shared.link_lost.subscribe()
     }

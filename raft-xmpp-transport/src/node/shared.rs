@@ -59,7 +59,7 @@ pub(crate) struct Shared {
     negotiating: Sources,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
-    /// Peers whose authenticated stream ended abruptly (see [`Shared::closed`]).
+    /// Peers whose side ended an authenticated stream (see [`Shared::closed`]).
     pub link_lost: tokio::sync::broadcast::Sender<String>,
     pub this: Weak<Shared>,
 }
@@ -457,11 +457,11 @@ impl LinkObserver for Shared {
             metrics::counter!("icroot_s2s_negotiation_failures_total", "reason" => reason_label).increment(1);
         }
         lock(&self.links).remove(&link);
-        // The socket ended without a closing stream tag (EOF or a reset): what a peer whose
-        // process died looks like. Nobody listening is fine.
-        let abrupt =
-            matches!(end, LinkEnd::Closed(proto::s2s::CloseReason::TransportClosed) | LinkEnd::Io(_));
-        if let (true, true, Some(p)) = (negotiated, abrupt, peer) {
+        // The peer's side ended the stream: closed it, or the socket ended without a closing
+        // tag (EOF or a reset), which is what a peer whose process died looks like.
+        use proto::s2s::CloseReason as R;
+        let by_peer = matches!(end, LinkEnd::Closed(R::TransportClosed | R::Peer) | LinkEnd::Io(_));
+        if let (true, true, Some(p)) = (negotiated, by_peer, peer) {
             let _ = self.link_lost.send(p.to_owned());
         }
         if let Some(w) = lock(&self.dial_waiters).remove(&link) {
