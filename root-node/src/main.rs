@@ -11,6 +11,11 @@ use root_node::watch::WatchOptions;
 use root_node::{output, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: stanza handling allocates many small, short-lived buffers,
+/// and glibc's malloc/free were about a fifth of a lookup-heavy profile (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logs(default: &str) {
     let filter = EnvFilter::try_from_env("ICROOT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
