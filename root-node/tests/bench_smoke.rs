@@ -8,10 +8,15 @@ use root_node::dev::{DevCluster, DevOptions};
 
 fn args(dir: &std::path::Path, rate: Option<f64>) -> BenchArgs {
     BenchArgs {
-        dev_dir: dir.to_owned(),
+        dev_dir: Some(dir.to_owned()),
+        profile: None,
+        ca_cert: None,
+        ca_key: None,
+        pki_dir: None,
         domains: 3,
         concurrency: 4,
         duration: 2.0,
+        warmup: 0.0,
         rate,
         mix: Mix::parse("write=1,renew=1,read=1,stale=1").unwrap(),
         spread: true,
