@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use etcd_client::{Client as EtcdClient, ConnectOptions};
 use proto::stanza::registry::{
-    ClusterStatusRequest, ExchangeSpec, RegisterExchange, RegistryError, RegistryRequest, RegistryResult,
+    ClusterStatusRequest, RegisterExchange, RegistryError, RegistryRequest, RegistryResult,
 };
 use raft_xmpp_transport::pki::DevCa;
 use root_node::client::{Client, ClientError};
@@ -205,7 +205,7 @@ impl Etcd {
         Ok(())
     }
 
-    /// The leader's index (0-based) as member `ask` sees it, and that member's raft index.
+    /// (this member's id, the leader's id as it sees it, its raft index).
     pub async fn status(client: &mut EtcdClient) -> Result<(u64, u64, u64)> {
         let s = client.status().await?;
         let me = s.header().map_or(0, |h| h.member_id());
@@ -386,7 +386,7 @@ impl Icroot {
 
     async fn register(&self, domain: &str) -> Result<()> {
         let c = self.client(domain, 0)?;
-        let spec = ExchangeSpec { ..root_node::bench::bench_spec(domain, 0) };
+        let spec = root_node::bench::bench_spec(domain, 0);
         let req = RegistryRequest::RegisterExchange(RegisterExchange { domain: None, spec });
         let r = c.request(&req).await;
         c.close().await;
@@ -408,8 +408,8 @@ impl Icroot {
             let r = c.request(&RegistryRequest::ClusterStatus(ClusterStatusRequest)).await;
             c.close().await;
             if let Ok(Some(RegistryResult::Cluster(s))) = r {
-                if let Some(l) = s.leader {
-                    return usize::try_from(l - 1).context("leader id");
+                if let Some(l) = s.leader.and_then(|l| l.checked_sub(1)) {
+                    return usize::try_from(l).context("leader id");
                 }
             }
         }

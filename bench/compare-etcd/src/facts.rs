@@ -120,3 +120,25 @@ pub fn describe(m: &Value) -> String {
         s("icroot_commit")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmpfs_workdir_is_refused_and_a_disk_one_is_wiped() {
+        if mount_of(Path::new("/dev/shm")).is_some_and(|(_, _, fs)| fs == "tmpfs") {
+            let e = prepare_workdir(Path::new("/dev/shm/compare-etcd-test")).map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains("tmpfs"), "{e}");
+            assert!(!Path::new("/dev/shm/compare-etcd-test").exists());
+        }
+        let base = std::env::temp_dir().join(format!("compare-etcd-facts-{}", std::process::id()));
+        if mount_of(&existing_ancestor(&base)).is_some_and(|(_, _, fs)| fs != "tmpfs") {
+            std::fs::create_dir_all(base.join("old")).unwrap_or_else(|e| panic!("{e}"));
+            prepare_workdir(&base).unwrap_or_else(|e| panic!("{e}"));
+            assert!(base.is_dir() && !base.join("old").exists(), "wiped and recreated");
+            let _ = std::fs::remove_dir_all(&base);
+        }
+        assert!(prepare_workdir(Path::new("/")).is_err());
+    }
+}

@@ -26,7 +26,7 @@
 //!   10 s per-request deadline, HDR histograms 1 µs..60 s with 3 significant digits.
 //! - Write: icroot `update-exchange` of the worker's own domain ↔ etcd `put` of
 //!   `/icroot/exchanges/bench-N.demo.lan`. The value is the prost encoding of the
-//!   `StoredExchange` icroot keeps for the same write (`root_node::bench::bench_spec`: 117 bytes
+//!   `StoredExchange` icroot keeps for the same write (`root_node::bench::bench_spec`: 97 bytes
 //!   at small sequence numbers), so both stores write a record of the same size.
 //! - Linearizable read: icroot linearizable `get-exchange` of a random bench domain ↔ etcd
 //!   `get` (default linearizable range, not serializable) of a random bench key, checked found.
@@ -230,8 +230,8 @@ impl Row {
     fn to_json(&self) -> Value {
         json!({
             "metric": self.metric,
-            "etcd": self.etcd,
-            "icroot": self.icroot,
+            "etcd": self.etcd.map(|v| (v * 1000.0).round() / 1000.0),
+            "icroot": self.icroot.map(|v| (v * 1000.0).round() / 1000.0),
             "ratio": self.ratio().map(|r| (r * 1000.0).round() / 1000.0),
             "goal": self.goal.map(|(op, b)| format!("{op} {b}")),
             "met": self.met(),
@@ -447,4 +447,39 @@ async fn run(args: &Args) -> Result<bool> {
         eprintln!("== smoke ok: every run had ops and no errors, every kill a committed write");
     }
     Ok(problems.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(system: System, workload: Workload, round: u32, throughput: f64, p50_us: u64) -> RunResult {
+        RunResult { system, workload, round, ops: 1, errors: 0, throughput, p50_us, p99_us: 2 * p50_us }
+    }
+
+    #[test]
+    fn medians_ratios_and_goals() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        let runs = vec![
+            run(System::Etcd, Workload::Write64, 1, 1000.0, 10_000),
+            run(System::Etcd, Workload::Write64, 2, 3000.0, 30_000),
+            run(System::Icroot, Workload::Write64, 1, 5000.0, 5_000),
+            run(System::Icroot, Workload::Write64, 2, 3000.0, 3_000),
+            run(System::Etcd, Workload::Write1, 1, 500.0, 2_000),
+            run(System::Icroot, Workload::Write1, 1, 400.0, 1_500),
+        ];
+        let rows = summary(&runs, &[]);
+        let row = |m: &str| rows.iter().find(|r| r.metric == m).unwrap_or_else(|| panic!("{m}"));
+        let w64 = row("write ops/s @64");
+        assert_eq!((w64.etcd, w64.icroot), (Some(2000.0), Some(4000.0)));
+        assert_eq!(w64.met(), Some(true), "2.0 >= 2.0");
+        let p50 = row("write p50 ms @1");
+        assert_eq!(p50.ratio(), Some(0.75));
+        assert_eq!(p50.met(), Some(false), "0.75 is not <= 0.7");
+        let reads = row("lin. read ops/s @64");
+        assert_eq!((reads.ratio(), reads.met()), (None, None), "no runs: no ratio, no verdict");
+        assert!(table(&rows).contains("write ops/s @64"));
+    }
 }

@@ -277,3 +277,22 @@ pub async fn run_etcd(w: Workload, round: u32, duration: f64, warmup: f64) -> Re
         p99_us: h.value_at_quantile(0.99),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_value_is_the_record_icroot_stores_for_the_same_write() {
+        let v = value("bench-7.demo.lan", 42);
+        let rec = StoredExchange::decode(&v[..]).unwrap_or_else(|e| panic!("{e}"));
+        let spec = bench_spec("bench-7.demo.lan", 42);
+        assert_eq!(rec.domain, "bench-7.demo.lan");
+        assert_eq!(rec.organisation, spec.organisation);
+        assert_eq!(rec.endpoints, spec.endpoints);
+        assert_eq!(rec.metadata.get("seq").map(String::as_str), Some("42"));
+        assert!(rec.lease_expires_ms > 0 && rec.modified_revision > rec.created_revision);
+        assert!((90..200).contains(&v.len()), "{} bytes", v.len());
+        assert_eq!(key("bench-7.demo.lan"), "/icroot/exchanges/bench-7.demo.lan");
+    }
+}
