@@ -23,7 +23,9 @@
 //!   servers); 64 domains = 64 connections (icroot: one S2S stream per bench domain; etcd: one
 //!   etcd-client channel per domain), connection `i` to member `i mod 3` (icroot `--spread`),
 //!   worker `w` uses connection `w mod 64`, closed loop, one request outstanding per worker,
-//!   10 s per-request deadline, HDR histograms 1 µs..60 s with 3 significant digits.
+//!   10 s per-request deadline, HDR histograms 1 µs..60 s with 3 significant digits. Which
+//!   member leads is not controlled (write@1 uses connection 0, to member 1, on both sides: the
+//!   leader, or a follower that forwards); every run records the leader at its start.
 //! - Write: icroot `update-exchange` of the worker's own domain ↔ etcd `put` of
 //!   `/icroot/exchanges/bench-N.demo.lan`. The value is the prost encoding of the
 //!   `StoredExchange` icroot keeps for the same write (`root_node::bench::bench_spec`: 97 bytes
@@ -350,18 +352,26 @@ async fn run(args: &Args) -> Result<bool> {
         for w in Workload::ALL {
             for s in order {
                 eprintln!("== round {round}/{}: {} {}", args.rounds, s.as_str(), w.as_str());
-                let r = match s {
+                // Not controlled, but recorded: write@1 uses connection 0, to member 1 on both sides,
+                // which is the leader or forwards to it.
+                let leader = match s {
+                    System::Etcd => etcd.leader().await.ok(),
+                    System::Icroot => icroot.leader().await.ok(),
+                };
+                let mut r = match s {
                     System::Etcd => workload::run_etcd(w, round, args.duration, WARMUP).await,
                     System::Icroot => workload::run_icroot(&icroot, w, round, args.duration, WARMUP).await,
                 }
                 .with_context(|| format!("round {round}: {} {}", s.as_str(), w.as_str()))?;
+                r.leader = leader.map(|l| l + 1);
                 eprintln!(
-                    "   {} ops, {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    "   {} ops, {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, {} errors (leader {})",
                     r.ops,
                     r.throughput,
                     r.p50_us as f64 / 1e3,
                     r.p99_us as f64 / 1e3,
-                    r.errors
+                    r.errors,
+                    r.leader.map_or("?".into(), |l| l.to_string())
                 );
                 runs.push(r);
             }
@@ -454,7 +464,17 @@ mod tests {
     use super::*;
 
     fn run(system: System, workload: Workload, round: u32, throughput: f64, p50_us: u64) -> RunResult {
-        RunResult { system, workload, round, ops: 1, errors: 0, throughput, p50_us, p99_us: 2 * p50_us }
+        RunResult {
+            system,
+            workload,
+            round,
+            ops: 1,
+            errors: 0,
+            throughput,
+            p50_us,
+            p99_us: 2 * p50_us,
+            leader: None,
+        }
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub struct RunResult {
     pub p50_us: u64,
     /// 99th percentile latency, µs.
     pub p99_us: u64,
+    /// The leader (1-based member / node id) when the run started, if known.
+    pub leader: Option<usize>,
 }
 
 impl RunResult {
@@ -116,6 +118,7 @@ impl RunResult {
             "throughput_per_sec": self.throughput,
             "p50_us": self.p50_us,
             "p99_us": self.p99_us,
+            "leader": self.leader,
         })
     }
 }
@@ -186,6 +189,7 @@ pub async fn run_icroot(
         throughput: op["throughput_per_sec"].as_f64().unwrap_or(0.0),
         p50_us: op["latency_us"]["p50"].as_u64().unwrap_or(0),
         p99_us: op["latency_us"]["p99"].as_u64().unwrap_or(0),
+        leader: None,
     })
 }
 
@@ -275,6 +279,7 @@ pub async fn run_etcd(w: Workload, round: u32, duration: f64, warmup: f64) -> Re
         throughput: (h.len() as f64 / secs * 10.0).round() / 10.0,
         p50_us: h.value_at_quantile(0.5),
         p99_us: h.value_at_quantile(0.99),
+        leader: None,
     })
 }
 
