@@ -132,7 +132,6 @@ fn bench_profile(
     spread: bool,
 ) -> anyhow::Result<Profile> {
     let domain = format!("bench-{i}.demo.lan");
-    std::fs::create_dir_all(pki).with_context(|| format!("creating {}", pki.display()))?;
     let (cert, key) =
         crate::dev::ensure_cert(ca, pki, &domain).with_context(|| format!("certificate for {domain}"))?;
     let mut p = Profile { domain, cert, key, ..template.clone() };
@@ -183,6 +182,7 @@ fn target(args: &BenchArgs) -> anyhow::Result<Target> {
 /// Issue certificates, connect one client per domain and register every domain.
 async fn setup(args: &BenchArgs) -> anyhow::Result<Vec<Arc<Client>>> {
     let Target { template, ca, pki } = target(args)?;
+    std::fs::create_dir_all(&pki).with_context(|| format!("creating {}", pki.display()))?;
     let mut clients = Vec::new();
     for i in 0..args.domains {
         let p = bench_profile(&ca, &pki, &template, i, args.spread)?;
