@@ -23,6 +23,9 @@ check python3-venv /usr/share/doc/python3-venv/copyright
 check iproute2 /usr/sbin/ip
 check nftables /usr/sbin/nft
 check fonts-dejavu-core /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# bench/compare-etcd: the etcd it compares against, and protoc for etcd-client's build script.
+check etcd-server /usr/bin/etcd
+check protobuf-compiler /usr/bin/protoc
 if [ "${#need[@]}" -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -80,7 +80,7 @@ pub enum Command {
     /// Save a root's snapshot over S2S (admin), or seed a new node's data dir from one.
     #[command(subcommand)]
     Snapshot(crate::snapshot_cmd::SnapshotOp),
-    /// Load-test a running `icroot dev` cluster as many Exchanges (docs/benchmarks.md).
+    /// Load-test a running `icroot dev` cluster (or one given by --profile) as many Exchanges (docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
     /// Stream registry changes until Ctrl-C, resuming on another root node if this one is lost.
     Watch {

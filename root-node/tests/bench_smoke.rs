@@ -8,10 +8,15 @@ use root_node::dev::{DevCluster, DevOptions};
 
 fn args(dir: &std::path::Path, rate: Option<f64>) -> BenchArgs {
     BenchArgs {
-        dev_dir: dir.to_owned(),
+        dev_dir: Some(dir.to_owned()),
+        profile: None,
+        ca_cert: None,
+        ca_key: None,
+        pki_dir: None,
         domains: 3,
         concurrency: 4,
         duration: 2.0,
+        warmup: 0.0,
         rate,
         mix: Mix::parse("write=1,renew=1,read=1,stale=1").unwrap(),
         spread: true,
@@ -67,6 +72,15 @@ async fn bench_runs_closed_and_open_loop_against_a_dev_cluster() {
     let max = over["by_op"]["stale"]["latency_us"]["max"].as_u64().unwrap();
     assert!(max > 500_000, "latency from the scheduled send time: {over:#}");
 
+    // A warm-up runs the load but is not counted: 1 s of warm-up and 1 s measured report about
+    // 1 s of elapsed time, not 2.
+    let mut warm = args(&dir, None);
+    (warm.warmup, warm.duration) = (1.0, 1.0);
+    let w = bench::run(&warm, false).await.unwrap().to_json();
+    assert_eq!(w["settings"]["warmup_secs"], 1.0);
+    let elapsed = w["elapsed_secs"].as_f64().unwrap();
+    assert!(w["ops"].as_u64().unwrap() > 0 && (1.0..1.8).contains(&elapsed), "{w:#}");
+
     // The bench domains were registered as Exchanges by the setup phase and written since.
     let probe = root_node::profile::Profile::load(&dir.join("profiles/ix1.demo.lan.toml")).unwrap();
     let client = root_node::client::Client::connect(&probe).unwrap();
@@ -89,4 +103,25 @@ async fn bench_without_a_dev_cluster_says_what_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let e = bench::run(&args(tmp.path(), None), false).await.unwrap_err();
     assert!(format!("{e:#}").contains("icroot dev"), "{e:#}");
+}
+
+#[tokio::test]
+async fn bench_of_a_profile_needs_the_ca_and_refuses_a_missing_one() {
+    use clap::Parser as _;
+    let tmp = tempfile::tempdir().unwrap();
+    // --profile without the CA, and --dev-dir with --profile, are refused by the parser.
+    for argv in [
+        vec!["icroot", "bench", "--profile", "p.toml"],
+        vec!["icroot", "bench", "--profile", "p.toml", "--ca-cert", "c", "--ca-key", "k", "--dev-dir", "d"],
+        vec!["icroot", "bench", "--ca-cert", "c", "--ca-key", "k"],
+    ] {
+        assert!(root_node::cli::Cli::try_parse_from(&argv).is_err(), "{argv:?} must be refused");
+    }
+    let mut a = args(tmp.path(), None);
+    a.dev_dir = None;
+    a.profile = Some(tmp.path().join("missing.toml"));
+    a.ca_cert = Some(tmp.path().join("ca.pem"));
+    a.ca_key = Some(tmp.path().join("ca.key"));
+    let e = bench::run(&a, false).await.unwrap_err();
+    assert!(format!("{e:#}").contains("missing.toml"), "{e:#}");
 }

@@ -165,15 +165,21 @@ fn request(shared: &Shared, kind: OpKind, own: usize, rng: &mut u64, seq: u64) -
     }
 }
 
-/// Run worker `w` of `n` from `start` until `end`.
-pub async fn worker(
-    shared: Arc<Shared>,
-    w: usize,
-    n: usize,
-    pace: Pace,
-    start: Instant,
-    end: Instant,
-) -> Recorder {
+/// When a run starts, when its measured part starts (after the warm-up), and when it ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Times {
+    /// Workers start sending (warm-up).
+    pub start: Instant,
+    /// Requests sent from here on are recorded.
+    pub measured: Instant,
+    /// No request is sent from here on.
+    pub end: Instant,
+}
+
+/// Run worker `w` of `n` from `times.start` until `times.end`, recording what it sent from
+/// `times.measured` on.
+pub async fn worker(shared: Arc<Shared>, w: usize, n: usize, pace: Pace, times: Times) -> Recorder {
+    let Times { start, measured, end } = times;
     let mut rec = Recorder::default();
     let own = w % shared.clients.len();
     let client = Arc::clone(&shared.clients[own]);
@@ -206,11 +212,15 @@ pub async fn worker(
         let kind = shared.mix.pick(&mut rng);
         let req = request(&shared, kind, own, &mut rng, seq);
         let outcome = client.request_once(&req, shared.timeout).await;
+        let counted = intended >= measured;
         match outcome {
-            Ok(_) => rec.ok(kind, intended.elapsed()),
+            Ok(_) if counted => rec.ok(kind, intended.elapsed()),
+            Ok(_) => {}
             Err(e) => {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
-                rec.error(kind, error_kind(&e));
+                if counted {
+                    rec.error(kind, error_kind(&e));
+                }
             }
         }
         shared.done.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,9 @@
-//! `icroot bench`: a load generator against a running `icroot dev` cluster (docs/benchmarks.md).
+//! `icroot bench`: a load generator against a running `icroot dev` cluster, or any cluster given
+//! by a profile and the CA its nodes trust (docs/benchmarks.md).
 //!
 //! ```text
-//!  setup:    DIR/pki CA ─▶ certificate per bench-N.demo.lan ─▶ one Client (S2S stream) per domain
+//!  setup:    CA (DIR/pki of `icroot dev`, or --ca-cert/--ca-key) ─▶ certificate per
+//!            bench-N.demo.lan ─▶ one Client (S2S stream) per domain
 //!            ─▶ register-exchange as itself (already registered is fine)
 //!  measure:  N workers ─▶ write | renew | read | stale requests ─▶ a root node (forwarded to the
 //!            leader by followers) ─▶ per-worker HDR histograms ─▶ Report (table or --json)
@@ -37,9 +39,25 @@ use crate::profile::Profile;
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
     /// The directory of a running `icroot dev` (its CA under DIR/pki issues the bench domains'
-    /// certificates; DIR/profiles/ix1.demo.lan.toml says where the roots are).
-    #[arg(long, default_value = "icroot-dev")]
-    pub dev_dir: PathBuf,
+    /// certificates; DIR/profiles/ix1.demo.lan.toml says where the roots are). Default
+    /// `icroot-dev` unless --profile is given.
+    #[arg(long, conflicts_with_all = ["profile", "ca_cert", "ca_key", "pki_dir"])]
+    pub dev_dir: Option<PathBuf>,
+    /// Bench a cluster that is not `icroot dev`: a client profile (e.g. one `icroot init` wrote)
+    /// says where the roots are and which CA they present; needs --ca-cert and --ca-key.
+    #[arg(long, requires_all = ["ca_cert", "ca_key"])]
+    pub profile: Option<PathBuf>,
+    /// With --profile: the certificate of the CA the roots trust for Exchanges (e.g. `icroot
+    /// init`'s DIR/ca.pem); it issues the bench domains' certificates.
+    #[arg(long, requires = "profile")]
+    pub ca_cert: Option<PathBuf>,
+    /// With --profile: that CA's private key (e.g. DIR/ca.key).
+    #[arg(long, requires = "profile")]
+    pub ca_key: Option<PathBuf>,
+    /// With --profile: where the bench domains' certificates go (default: `bench-pki` next to
+    /// the CA key); issued on first use, kept for later runs.
+    #[arg(long, requires = "profile")]
+    pub pki_dir: Option<PathBuf>,
     /// Bench Exchanges (bench-0.demo.lan …), each with its own S2S stream.
     #[arg(long, default_value_t = 16)]
     pub domains: usize,
@@ -49,6 +67,9 @@ pub struct BenchArgs {
     /// Seconds of measured load.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Seconds of load before the measured part (same workers and streams; not counted).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
     /// Open loop: requests per second over all workers, latency measured from each request's
     /// scheduled send time. Without it the bench is closed-loop.
     #[arg(long)]
@@ -66,7 +87,7 @@ pub struct BenchArgs {
 }
 
 /// The record a bench domain writes: small and valid, `seq` changes on every write.
-pub(crate) fn bench_spec(domain: &str, seq: u64) -> ExchangeSpec {
+pub fn bench_spec(domain: &str, seq: u64) -> ExchangeSpec {
     ExchangeSpec {
         organisation: "icroot bench".into(),
         regions: vec!["bench".into()],
@@ -87,6 +108,9 @@ fn check(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if !(args.duration > 0.0 && args.duration <= 86_400.0) {
         bail!("--duration must be above 0 and at most 86400 seconds");
+    }
+    if !(args.warmup >= 0.0 && args.warmup <= 3_600.0) {
+        bail!("--warmup must be between 0 and 3600 seconds");
     }
     if !(args.timeout > 0.0 && args.timeout <= 600.0) {
         bail!("--timeout must be above 0 and at most 600 seconds");
@@ -121,9 +145,28 @@ fn bench_profile(
     Ok(p)
 }
 
-/// Issue certificates, connect one client per domain and register every domain.
-async fn setup(args: &BenchArgs) -> anyhow::Result<Vec<Arc<Client>>> {
-    let dir = &args.dev_dir;
+/// Where the roots are (a profile) and the CA that issues the bench domains' certificates.
+struct Target {
+    template: Profile,
+    ca: DevCa,
+    pki: PathBuf,
+}
+
+fn target(args: &BenchArgs) -> anyhow::Result<Target> {
+    if let Some(profile) = &args.profile {
+        let (Some(ca_cert), Some(ca_key)) = (&args.ca_cert, &args.ca_key) else {
+            bail!("--profile needs --ca-cert and --ca-key (the CA the roots trust for Exchanges)");
+        };
+        let template = Profile::load(profile).with_context(|| format!("profile {}", profile.display()))?;
+        let ca = DevCa::load(ca_cert, ca_key)
+            .with_context(|| format!("CA {} + {}", ca_cert.display(), ca_key.display()))?;
+        let pki = match &args.pki_dir {
+            Some(d) => d.clone(),
+            None => ca_key.parent().unwrap_or(Path::new(".")).join("bench-pki"),
+        };
+        return Ok(Target { template, ca, pki });
+    }
+    let dir = args.dev_dir.clone().unwrap_or_else(|| PathBuf::from("icroot-dev"));
     let pki = dir.join("pki");
     let hint = "is `icroot dev` running with this --dir? (--dev-dir names that directory)";
     if !dir.join("ready").exists() {
@@ -133,6 +176,13 @@ async fn setup(args: &BenchArgs) -> anyhow::Result<Vec<Arc<Client>>> {
         DevCa::load(&pki.join("ca.pem"), &pki.join("ca.key")).with_context(|| format!("dev CA: {hint}"))?;
     let template_path = dir.join("profiles").join(format!("{}.toml", crate::dev::DEMO_EXCHANGES[0]));
     let template = Profile::load(&template_path).with_context(|| hint.to_owned())?;
+    Ok(Target { template, ca, pki })
+}
+
+/// Issue certificates, connect one client per domain and register every domain.
+async fn setup(args: &BenchArgs) -> anyhow::Result<Vec<Arc<Client>>> {
+    let Target { template, ca, pki } = target(args)?;
+    std::fs::create_dir_all(&pki).with_context(|| format!("creating {}", pki.display()))?;
     let mut clients = Vec::new();
     for i in 0..args.domains {
         let p = bench_profile(&ca, &pki, &template, i, args.spread)?;
@@ -175,17 +225,19 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
     let pace = args.rate.map_or(Pace::Closed, |rate| Pace::Open { rate });
     let duration = Duration::from_secs_f64(args.duration);
     let start = Instant::now();
-    let end = start + duration;
+    let measured = start + Duration::from_secs_f64(args.warmup);
+    let end = measured + duration;
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..args.concurrency {
-        workers.spawn(load::worker(Arc::clone(&shared), w, args.concurrency, pace, start, end));
+        let times = load::Times { start, measured, end };
+        workers.spawn(load::worker(Arc::clone(&shared), w, args.concurrency, pace, times));
     }
-    let bar = progress.then(|| progress_bar(Arc::clone(&shared), start, duration));
+    let bar = progress.then(|| progress_bar(Arc::clone(&shared), start, end - start));
     let mut recorded = Recorder::default();
     while let Some(r) = workers.join_next().await {
         recorded.merge(r.context("bench worker")?);
     }
-    let elapsed = start.elapsed();
+    let elapsed = measured.elapsed();
     if let Some((task, pb)) = bar {
         task.abort();
         // Wait for the task to go so that it no longer holds the clients.
@@ -205,6 +257,8 @@ pub async fn run(args: &BenchArgs, progress: bool) -> anyhow::Result<Report> {
         "rate": args.rate,
         "domains": args.domains,
         "duration_secs": args.duration,
+        "warmup_secs": args.warmup,
+        "target": if args.profile.is_some() { "profile" } else { "dev" },
         "mix": args.mix.to_json(),
         "spread": args.spread,
         "timeout_secs": args.timeout,
