@@ -5,8 +5,9 @@
 //!  registry write ─▶ Proposer queue ─▶ [a permit free] take everything queued (distinct keys,
 //!                    ≤ 512 parts, ≤ 256 KiB) ─▶ one client_write(Command or CommandBatch)
 //!                    ─▶ each waiter gets its own part's answer
-//!  linearizable read ─▶ ReadIndex queue ─▶ take everything queued ─▶ one get_read_log_id
-//!                    (a quorum heartbeat round) ─▶ wait applied ≥ read index ─▶ every waiter reads
+//!  linearizable read ─▶ ReadIndex queue ─▶ take everything queued ─┬─ leader: one get_read_log_id
+//!                    (a quorum heartbeat round)                    └─ follower: one <read-index/>
+//!                    to the leader (which batches those too) ─▶ wait applied ≥ index ─▶ read locally
 //! ```
 //!
 //! Why: openraft 0.9 appends and fsyncs each `client_write` on its own, so one write per entry caps
@@ -22,20 +23,23 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
-use openraft::Raft;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, Fatal, RaftError};
+use openraft::{Raft, RaftMetrics};
 use prost::Message as _;
 use proto::raft_types::{RaftTypes, RootNode};
 use proto::record::{
     batch_key, command, command_response, Command, CommandBatch, CommandResponse, MAX_BATCH_BYTES,
     MAX_BATCH_PARTS,
 };
+use proto::stanza::envelope::{Iq, IqType};
+use proto::xml::Element;
+use raft_xmpp_transport::{RequestError, XmppNode};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// What a proposed write gets back.
 pub(crate) type WriteResult = Result<CommandResponse, RaftError<u64, ClientWriteError<u64, RootNode>>>;
-/// What a linearizable read waits for.
-pub(crate) type ReadResult = Result<(), RaftError<u64, CheckIsLeaderError<u64, RootNode>>>;
 
 /// Writes waiting to be proposed (beyond it, writers wait for room: backpressure).
 const WRITE_QUEUE: usize = 8192;
@@ -160,66 +164,168 @@ async fn submit(raft: &Raft<RaftTypes>, mut batch: Vec<WriteWaiter>) {
     }
 }
 
-/// Coalesces linearizable reads into shared read-index rounds.
+/// Why a linearizable read cannot be served by this node now.
+#[derive(Clone, Debug)]
+pub(crate) enum ReadRefusal {
+    /// This node could not get a read index; the leader (when one is known) may serve the read.
+    Forward(Option<RootNode>),
+    /// The leader did not confirm its read index in time (no quorum, or it is cut off).
+    NoQuorum,
+    /// The node is shutting down.
+    Stopped,
+}
+
+/// What a linearizable read waits for.
+pub(crate) type ReadResult = Result<(), ReadRefusal>;
+
+/// How long a follower waits for the leader's read index before answering `no-quorum`.
+const FOLLOWER_READ_INDEX_DEADLINE: Duration = Duration::from_secs(1);
+
+enum ReadWaiter {
+    /// A read to serve here once applied up to the read index.
+    Local(oneshot::Sender<ReadResult>),
+    /// Another member asked this leader for its read index.
+    Index(oneshot::Sender<Result<u64, String>>),
+}
+
+/// Coalesces linearizable reads into shared read-index rounds, on the leader (one quorum
+/// heartbeat round per batch) and on followers (one `<read-index/>` question to the leader per
+/// batch, then the read is served from the follower's own state machine, as in Raft's
+/// ReadIndex: the leader's answer covers every write acknowledged before the batch began).
 #[derive(Debug, Clone)]
 pub(crate) struct ReadIndex {
-    tx: mpsc::Sender<oneshot::Sender<ReadResult>>,
+    tx: mpsc::Sender<ReadWaiter>,
+}
+
+impl std::fmt::Debug for ReadWaiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadWaiter::Local(_) => "Local",
+            ReadWaiter::Index(_) => "Index",
+        })
+    }
 }
 
 impl ReadIndex {
-    /// Start the read-index task for `raft`; it ends when every clone is dropped.
-    pub(crate) fn start(raft: Raft<RaftTypes>) -> Self {
+    /// Start the read-index task of node `node_id` (transport `xmpp`); it ends when every clone
+    /// is dropped.
+    pub(crate) fn start(raft: Raft<RaftTypes>, xmpp: XmppNode, node_id: u64) -> Self {
         let (tx, rx) = mpsc::channel(READ_QUEUE);
-        tokio::spawn(read_loop(raft, rx));
+        tokio::spawn(read_loop(raft, xmpp, node_id, rx));
         ReadIndex { tx }
     }
 
-    /// Wait until a local read is linearizable: this node led the cluster at some moment after
-    /// the call began, and has applied everything committed up to then.
+    /// Wait until a local read is linearizable: the leader confirmed, after this call began,
+    /// that it still leads, and this node has applied everything committed up to then.
     pub(crate) async fn ensure(&self) -> ReadResult {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(tx).await.is_err() {
-            return Err(RaftError::Fatal(Fatal::Stopped));
+        if self.tx.send(ReadWaiter::Local(tx)).await.is_err() {
+            return Err(ReadRefusal::Stopped);
         }
-        rx.await.unwrap_or(Err(RaftError::Fatal(Fatal::Stopped)))
+        rx.await.unwrap_or(Err(ReadRefusal::Stopped))
+    }
+
+    /// This leader's read index confirmed with a quorum, for another member's `<read-index/>`.
+    pub(crate) async fn leader_index(&self) -> Result<u64, String> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(ReadWaiter::Index(tx)).await.is_err() {
+            return Err("shutting down".into());
+        }
+        rx.await.unwrap_or_else(|_| Err("shutting down".into()))
     }
 }
 
-async fn read_loop(raft: Raft<RaftTypes>, mut rx: mpsc::Receiver<oneshot::Sender<ReadResult>>) {
+async fn read_loop(raft: Raft<RaftTypes>, xmpp: XmppNode, me: u64, mut rx: mpsc::Receiver<ReadWaiter>) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
-        // Every waiter arrived before this round began, so its read index covers them all.
-        match raft.get_read_log_id().await {
+        // Every waiter arrived before this round began, so the index covers them all.
+        let m = raft.metrics().borrow().clone();
+        let leading = m.current_leader == Some(me);
+        let (local, index): (Vec<_>, Vec<_>) =
+            waiters.into_iter().partition(|w| matches!(w, ReadWaiter::Local(_)));
+        let role = if leading || local.is_empty() { "leader" } else { "follower" };
+        metrics::counter!("icroot_read_index_rounds_total", "role" => role).increment(1);
+        let round = if leading || local.is_empty() {
+            match raft.get_read_log_id().await {
+                Ok((read, _)) => Ok(read.map_or(0, |l| l.index)),
+                Err(e) => {
+                    Err(ReadRefusal::Forward(e.forward_to_leader().and_then(|f| f.leader_node.clone())))
+                }
+            }
+        } else {
+            follower_round(&xmpp, &m).await
+        };
+        for w in index {
+            if let ReadWaiter::Index(tx) = w {
+                let answer = match (&round, leading) {
+                    (Ok(i), true) => Ok(*i),
+                    _ => Err("leadership not confirmed: this node is not the leader".to_owned()),
+                };
+                let _ = tx.send(answer);
+            }
+        }
+        let local: Vec<oneshot::Sender<ReadResult>> = local
+            .into_iter()
+            .filter_map(|w| match w {
+                ReadWaiter::Local(tx) => Some(tx),
+                ReadWaiter::Index(_) => None,
+            })
+            .collect();
+        if local.is_empty() {
+            continue;
+        }
+        match round {
             Err(e) => {
-                for w in waiters {
+                for w in local {
                     let _ = w.send(Err(e.clone()));
                 }
             }
-            Ok((read_log_id, applied)) => {
-                let index = read_log_id.map_or(0, |l| l.index);
-                if index <= applied.map_or(0, |l| l.index) {
-                    for w in waiters {
-                        let _ = w.send(Ok(()));
-                    }
-                    continue;
-                }
+            Ok(index) => {
                 // Waiting for the apply does not hold up the next round.
                 let raft = raft.clone();
                 tokio::spawn(async move {
                     let res = match raft.wait(None).applied_index_at_least(Some(index), "read-index").await {
                         Ok(_) => Ok(()),
-                        Err(_) => Err(RaftError::Fatal(Fatal::Stopped)),
+                        Err(_) => Err(ReadRefusal::Stopped),
                     };
-                    for w in waiters {
+                    for w in local {
                         let _ = w.send(res.clone());
                     }
                 });
             }
         }
     }
+}
+
+/// Ask the leader `m` names for its read index (root-internal `<read-index/>`, see ready.rs).
+async fn follower_round(xmpp: &XmppNode, m: &RaftMetrics<u64, RootNode>) -> Result<u64, ReadRefusal> {
+    let leader = m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+    let Some(leader) = leader else { return Err(ReadRefusal::Forward(None)) };
+    let iq = Iq::request(
+        IqType::Get,
+        format!("ri-{}-{}", m.id, next_read_id()),
+        xmpp.domain().to_owned(),
+        leader.domain.clone(),
+        Element::new(crate::ready::READ_INDEX, crate::registry::FORWARD_NS),
+    );
+    match xmpp.request(iq.to_element(), FOLLOWER_READ_INDEX_DEADLINE).await {
+        Ok(answer) => answer
+            .child(crate::ready::READ_INDEX, crate::registry::FORWARD_NS)
+            .and_then(|r| r.attr("index"))
+            .and_then(|i| i.parse().ok())
+            .ok_or(ReadRefusal::Forward(Some(leader))),
+        Err(RequestError::Timeout(_)) => Err(ReadRefusal::NoQuorum),
+        // Refused or undeliverable: the leader may have changed; the forwarding path sorts it out.
+        Err(_) => Err(ReadRefusal::Forward(Some(leader))),
+    }
+}
+
+fn next_read_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

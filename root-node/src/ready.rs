@@ -2,7 +2,7 @@
 //! and has applied up to the leader's commit index as of the moment it asked. The leader
 //! confirms its own commit index with a quorum (openraft's read index); a follower asks the
 //! leader for that number with a root-internal iq, then waits (within the deadline) until it
-//! has applied that far.
+//! has applied that far. Followers' linearizable reads use the same iq (propose.rs).
 //!
 //! ```text
 //!  /readyz ─▶ member? leader known? ─┬─ leader:   get_read_log_id (quorum heartbeat)
@@ -49,10 +49,11 @@ pub(crate) async fn answer_read_index(
         ));
     }
     let deadline = ctx.config.readyz_deadline;
-    let index = tokio::time::timeout(deadline, ctx.raft.get_read_log_id())
+    // Shares quorum rounds with this leader's own linearizable reads (propose.rs).
+    let index = tokio::time::timeout(deadline, ctx.reads.leader_index())
         .await
         .map_err(|_| format!("no quorum confirmed leadership within {deadline:?}"))
-        .and_then(read_index_of)
+        .and_then(|r| r)
         .map_err(|e| StanzaError::new(Cond::ServiceUnavailable, e))?;
     Ok(Some(Element::new(READ_INDEX, FORWARD_NS).with_attr("index", index.to_string())))
 }

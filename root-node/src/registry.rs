@@ -1,10 +1,10 @@
 //! The registry API: writes through Raft, reads from the local state machine after the leader
-//! confirms it leads (or straight away for `consistency='stale'`), and forwarding to the leader
-//! when this node is a follower.
+//! confirms it leads and this node applied that far (or straight away for
+//! `consistency='stale'`), and writes forwarded to the leader when this node is a follower.
 //!
 //! ```text
 //!  request ─▶ RegistryRequest ─┬─ write ─▶ Command{actor, is_admin, now} ─▶ Proposer (batches)
-//!                              ├─ read  ─▶ ReadIndex round? ─▶ StateMachineStore
+//!                              ├─ read  ─▶ ReadIndex round (leader's, or asked of it)? ─▶ StateMachineStore
 //!                              └─ not leader ─▶ <forwarded actor='…'> iq to the leader ─▶ relay
 //! ```
 //!
@@ -21,6 +21,7 @@ use proto::stanza::registry::{Consistency, RegistryError, RegistryRequest, Regis
 use proto::xml::Element;
 use raft_xmpp_transport::RequestError;
 
+use crate::propose::ReadRefusal;
 use crate::service::NodeCtx;
 use crate::status::MembershipError;
 
@@ -48,9 +49,14 @@ pub(crate) async fn handle(ctx: &NodeCtx, actor: &str, iq: &Iq, forwarded: bool)
         RegistryRequest::ClusterStatus(_) => Ok(Some(crate::status::cluster_status(ctx).to_element())),
         RegistryRequest::GetExchange(_) | RegistryRequest::GetCloud(_) | RegistryRequest::Search(_) => {
             if consistency(&req) == Consistency::Linearizable && !unsafe_stale_reads() {
-                if let Err(e) = ctx.reads.ensure().await {
-                    let leader = e.forward_to_leader().map(|f| f.leader_node.clone());
-                    return not_leader(ctx, actor, iq, forwarded, leader.flatten()).await;
+                match ctx.reads.ensure().await {
+                    Ok(()) => {}
+                    Err(ReadRefusal::Forward(leader)) => {
+                        return not_leader(ctx, actor, iq, forwarded, leader).await
+                    }
+                    Err(ReadRefusal::NoQuorum | ReadRefusal::Stopped) => {
+                        return Err(reg(RegistryError::NoQuorum))
+                    }
                 }
             }
             read(ctx, &req).map(|r| Some(r.to_element())).map_err(reg)

@@ -169,7 +169,7 @@ impl RootService {
             .map_err(|source| ServiceError::Bind { addr: config.admin_http, source })?;
         let presence = crate::presence::PresenceState::default();
         let writes = crate::propose::Proposer::start(raft.clone());
-        let reads = crate::propose::ReadIndex::start(raft.clone());
+        let reads = crate::propose::ReadIndex::start(raft.clone(), xmpp.clone(), config.node_id);
         let ctx = Arc::new(NodeCtx {
             config,
             writes,

@@ -15,7 +15,7 @@ use raft_xmpp_transport::discovery::LocalDns;
 use root_node::dev::ADMIN_DOMAIN;
 use root_node::provision::{zone, NodePorts, Provisioner};
 
-use crate::cluster_support::{client, lookup, register_acked, wait_status, POLL};
+use crate::cluster_support::{client, lookup, metric, register_acked, wait_status, POLL};
 
 /// One `icroot node` process; SIGKILLed when dropped.
 pub(crate) struct NodeProc {
@@ -65,18 +65,6 @@ impl Drop for DumpLogsOnPanic {
             }
         }
     }
-}
-
-/// A counter from `GET /metrics` on an admin address (0 when absent).
-fn metric(admin: std::net::SocketAddr, name: &str) -> u64 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(admin).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
-        .map_or(0, |v| v as u64)
 }
 
 async fn wait_until(deadline: Duration, what: &str, mut ok: impl FnMut() -> bool) {

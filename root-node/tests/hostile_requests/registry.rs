@@ -263,10 +263,11 @@ async fn s5_7_cloud_quota_gets_resource_constraint_quota_exceeded() {
     root.shutdown().await;
 }
 
-/// §5.7 row 12: a follower that is itself asked on behalf of another member (a forwarded
-/// request: no second hop) names the leader.
+/// §5.7 row 12: a follower that is itself asked to write on behalf of another member (a
+/// forwarded request: no second hop) names the leader. (A forwarded linearizable read it can
+/// serve itself, after asking the leader for its read index.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s5_7_forwarded_read_at_a_follower_gets_not_leader() {
+async fn s5_7_forwarded_write_at_a_follower_gets_not_leader() {
     // Three voters, nodes 1 and 2 running: a quorum; the test speaks as member 3.
     let root = SoloRoot::cluster(3, &[1, 2], |z| z).await;
     let leader = root.wait_leader(|_| true).await;
@@ -287,10 +288,10 @@ async fn s5_7_forwarded_read_at_a_follower_gets_not_leader() {
         .unwrap();
     let mut n3 = RawPeer::connect(follower_addr, &root.ca, &node_domain(3), &follower_domain).await;
     let fwd = format!(
-        "<forwarded xmlns='{}' actor='{A}'><get-exchange xmlns='{R}' domain='{A}'/></forwarded>",
+        "<forwarded xmlns='{}' actor='{A}'><renew-lease xmlns='{R}'/></forwarded>",
         root_node::FORWARD_NS
     );
-    let got = refusal(&mut n3, "get", &fwd).await;
+    let got = refusal(&mut n3, "set", &fwd).await;
     let want = E::NotLeader { leader: Some(node_domain(leader)) };
     assert_eq!(got, (C::ServiceUnavailable, Ty::Wait, want));
     root.shutdown().await;
