@@ -5,9 +5,9 @@
 //!    ─▶ probe (up to 5 × 100 ms apart): every address of the leader refuses TCP
 //!       (nothing listens: the process is gone or stopped)
 //!    ─▶ elect now (term T+1: this voter stops honouring the dead leader's lease)
-//!    ─▶ wait 50 ms + rank × 100 ms (rank: position among the surviving voters by id)
-//!    ─▶ no new leader yet? elect again (T+2): the others, candidates themselves by now,
-//!       grant it if our log is at least as long as theirs
+//!    ─▶ wait 50 ms + rank × 200 ms (rank: position among the surviving voters by id)
+//!    ─▶ no new leader yet? campaign again (up to 3 times, 50 ms apart): the others,
+//!       candidates themselves by now, grant it if our log is at least as long as theirs
 //! ```
 //!
 //! Why: openraft 0.9 followers honour a leader lease of `election_timeout_max` after the last
@@ -33,10 +33,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 /// Probes before giving up on the fast path, and the pause between them.
 const PROBES: u32 = 5;
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
-/// Wait before the second election of the lowest-ranked survivor; each rank adds
-/// [`RANK_STEP`]. Long enough for the other survivors to have seen the loss too.
+/// Wait before the lowest-ranked survivor's deciding campaigns (long enough for the other
+/// survivors to have seen the loss and dropped their lease); each rank adds [`RANK_STEP`], which
+/// is longer than one rank's [`TRIES`] × [`TRY_WAIT`], so ranks never campaign at once.
 const FIRST_DELAY: Duration = Duration::from_millis(50);
-const RANK_STEP: Duration = Duration::from_millis(100);
+const RANK_STEP: Duration = Duration::from_millis(200);
+/// Campaigns per rank, and how long each waits for a leader to appear.
+const TRIES: u32 = 3;
+const TRY_WAIT: Duration = Duration::from_millis(50);
 
 /// Watch for the loss of the leader's process and elect at once when it is gone.
 pub(crate) async fn run(ctx: Arc<NodeCtx>) {
@@ -66,11 +70,19 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
         metrics::counter!("icroot_fast_failover_total").increment(1);
         let _ = ctx.raft.trigger().elect().await;
         tokio::time::sleep(FIRST_DELAY + RANK_STEP * rank).await;
-        let m = ctx.raft.metrics().borrow().clone();
-        if m.current_leader.is_some_and(|l| l != leader) {
-            continue;
+        // In rank order, each survivor campaigns a few times while no leader has appeared: a
+        // try fails when our log is behind a granter's or collides with another candidate's
+        // term, and each try moves past the highest term seen.
+        let elected = |m: &openraft::RaftMetrics<u64, proto::raft_types::RootNode>| {
+            m.current_leader.is_some_and(|l| l != leader)
+        };
+        for _ in 0..TRIES {
+            if elected(&ctx.raft.metrics().borrow()) {
+                break;
+            }
+            let _ = ctx.raft.trigger().elect().await;
+            let _ = ctx.raft.wait(Some(TRY_WAIT)).metrics(elected, "fast failover: a new leader").await;
         }
-        let _ = ctx.raft.trigger().elect().await;
         acted_in_term = acted_in_term.max(ctx.raft.metrics().borrow().current_term);
     }
 }
