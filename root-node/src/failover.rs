@@ -45,8 +45,9 @@ const TRY_WAIT: Duration = Duration::from_millis(50);
 /// Watch for the loss of the leader's process and elect at once when it is gone.
 pub(crate) async fn run(ctx: Arc<NodeCtx>) {
     let mut losses = ctx.xmpp.link_losses();
-    // The last term this node sped up, so one loss (several streams) acts once.
-    let mut acted_in_term = 0;
+    // The (term, leader) this node last acted on, so one loss (several streams) acts once; the
+    // next leader is elected in a later term, so its loss is acted on again.
+    let mut acted: Option<(u64, u64)> = None;
     loop {
         let peer = match losses.recv().await {
             Ok(p) => p,
@@ -54,7 +55,7 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
             Err(RecvError::Closed) => return,
         };
         let Some((term, leader, rank)) = dead_leader_candidate(&ctx, &peer) else { continue };
-        if term <= acted_in_term {
+        if acted == Some((term, leader)) {
             continue;
         }
         if !refused(&ctx, &peer).await {
@@ -65,7 +66,7 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
         if dead_leader_candidate(&ctx, &peer).map(|(t, l, _)| (t, l)) != Some((term, leader)) {
             continue;
         }
-        acted_in_term = term;
+        acted = Some((term, leader));
         tracing::warn!(%peer, leader, term, "leader process is gone (stream reset, port refuses): electing now");
         metrics::counter!("icroot_fast_failover_total").increment(1);
         let _ = ctx.raft.trigger().elect().await;
@@ -83,7 +84,6 @@ pub(crate) async fn run(ctx: Arc<NodeCtx>) {
             let _ = ctx.raft.trigger().elect().await;
             let _ = ctx.raft.wait(Some(TRY_WAIT)).metrics(elected, "fast failover: a new leader").await;
         }
-        acted_in_term = acted_in_term.max(ctx.raft.metrics().borrow().current_term);
     }
 }
 

@@ -3,6 +3,7 @@
 //! the leader is SIGKILLed while admins register Exchanges through every node. A new leader
 //! is elected, writes continue, every acknowledged registration is readable afterwards, and
 //! the killed node, restarted, catches up to the leader's commit index and serves them all.
+//! Both leader losses (the new leader is killed too) go through the fast failover path.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -134,12 +135,7 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
     // at once (root-node/src/failover.rs) instead of waiting out openraft's leader lease
     // (election_timeout_max = 2 s) plus an election timeout (≥ 1 s): 3 s is the soonest the
     // ordinary path can replace a leader with these timers.
-    let fast: u64 = ports
-        .iter()
-        .filter(|p| p.id != old_leader)
-        .map(|p| metric(p.admin, "icroot_fast_failover_total"))
-        .sum();
-    assert!(fast >= 1, "no survivor took the fast path");
+    assert!(fast_failovers(&ports, old_leader) >= 1, "no survivor took the fast path");
     assert!(elected_after < Duration::from_secs(3), "new leader only after {elected_after:?}");
 
     wait_until(Duration::from_secs(60), "30 more acknowledged writes after the kill", || {
@@ -187,5 +183,26 @@ async fn sigkilled_leader_is_replaced_no_acknowledged_write_is_lost_and_it_catch
         let x = lookup(restarted, d, Consistency::Stale).await;
         assert!(x.is_ok(), "the restarted node does not serve acknowledged {d}: {x:?}");
     }
+
+    // Kill the new leader too: the survivors (one of which took the fast path for the first
+    // loss, in an earlier term) take it again.
+    let fast_before = fast_failovers(&ports, new_leader);
+    let second_kill = Instant::now();
+    procs[(new_leader - 1) as usize].as_mut().unwrap().kill();
+    let third = wait_status(restarted, Duration::from_secs(30), "a third leader", |s| {
+        s.leader.is_some_and(|l| l != new_leader)
+    })
+    .await;
+    let second_elected = second_kill.elapsed();
+    println!("node {} led {second_elected:?} after node {new_leader} was killed", third.leader.unwrap());
+    assert!(fast_failovers(&ports, new_leader) > fast_before, "no survivor took the fast path again");
+    // The other survivor honours the dead leader's lease (election_timeout_max = 2 s) unless it
+    // took the fast path itself: a leader before 1.5 s means both survivors did.
+    assert!(second_elected < Duration::from_millis(1500), "third leader only after {second_elected:?}");
     drop(procs);
+}
+
+/// Fast-path elections counted by the nodes other than `dead`.
+fn fast_failovers(ports: &[NodePorts], dead: u64) -> u64 {
+    ports.iter().filter(|p| p.id != dead).map(|p| metric(p.admin, "icroot_fast_failover_total")).sum()
 }
