@@ -33,8 +33,6 @@ use proto::record::{
     batch_key, command, command_response, Command, CommandBatch, CommandResponse, MAX_BATCH_BYTES,
     MAX_BATCH_PARTS,
 };
-use proto::stanza::envelope::{Iq, IqType};
-use proto::xml::Element;
 use raft_xmpp_transport::{RequestError, XmppNode};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -306,28 +304,12 @@ async fn read_loop(raft: Raft<RaftTypes>, xmpp: XmppNode, me: u64, mut rx: mpsc:
 async fn follower_round(xmpp: &XmppNode, m: &RaftMetrics<u64, RootNode>) -> Result<u64, ReadRefusal> {
     let leader = m.current_leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
     let Some(leader) = leader else { return Err(ReadRefusal::Forward(None)) };
-    let iq = Iq::request(
-        IqType::Get,
-        format!("ri-{}-{}", m.id, next_read_id()),
-        xmpp.domain().to_owned(),
-        leader.domain.clone(),
-        Element::new(crate::ready::READ_INDEX, crate::registry::FORWARD_NS),
-    );
-    match xmpp.request(iq.to_element(), FOLLOWER_READ_INDEX_DEADLINE).await {
-        Ok(answer) => answer
-            .child(crate::ready::READ_INDEX, crate::registry::FORWARD_NS)
-            .and_then(|r| r.attr("index"))
-            .and_then(|i| i.parse().ok())
-            .ok_or(ReadRefusal::Forward(Some(leader))),
-        Err(RequestError::Timeout(_)) => Err(ReadRefusal::NoQuorum),
-        // Refused or undeliverable: the leader may have changed; the forwarding path sorts it out.
+    match crate::ready::ask_read_index(xmpp, &leader.domain, FOLLOWER_READ_INDEX_DEADLINE).await {
+        Ok(index) => Ok(index),
+        Err(Some(RequestError::Timeout(_))) => Err(ReadRefusal::NoQuorum),
+        // Refused, undeliverable or unusable: the leader may have changed; forwarding sorts it out.
         Err(_) => Err(ReadRefusal::Forward(Some(leader))),
     }
-}
-
-fn next_read_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use proto::raft_types::RootNode;
 use proto::stanza::envelope::{Iq, IqType};
 use proto::xml::Element;
 
+use raft_xmpp_transport::{RequestError, XmppNode};
+
 use crate::registry::FORWARD_NS;
 use crate::service::NodeCtx;
 
@@ -92,23 +94,34 @@ async fn check_within(ctx: &NodeCtx) -> Result<String, String> {
 }
 
 async fn ask_leader(ctx: &NodeCtx, leader: &str) -> Result<u64, String> {
+    match ask_read_index(&ctx.xmpp, leader, ctx.config.readyz_deadline).await {
+        Ok(index) => Ok(index),
+        Err(Some(e)) => Err(format!("the leader {leader} did not confirm its commit index: {e}")),
+        Err(None) => Err(format!("the leader {leader} sent no usable <read-index/>")),
+    }
+}
+
+/// Ask `leader` for its read index with a root-internal `<read-index/>` iq (readiness and
+/// followers' linearizable reads). `Err(Some(_))`: the request failed; `Err(None)`: the answer
+/// carried no usable index.
+pub(crate) async fn ask_read_index(
+    xmpp: &XmppNode,
+    leader: &str,
+    deadline: std::time::Duration,
+) -> Result<u64, Option<RequestError>> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let iq = Iq::request(
         IqType::Get,
-        format!("ready-{}-{n}", ctx.config.node_id),
-        ctx.config.domain.clone(),
+        format!("ri-{n}"),
+        xmpp.domain().to_owned(),
         leader,
         Element::new(READ_INDEX, FORWARD_NS),
     );
-    let answer = ctx
-        .xmpp
-        .request(iq.to_element(), ctx.config.readyz_deadline)
-        .await
-        .map_err(|e| format!("the leader {leader} did not confirm its commit index: {e}"))?;
+    let answer = xmpp.request(iq.to_element(), deadline).await.map_err(Some)?;
     answer
         .child(READ_INDEX, FORWARD_NS)
         .and_then(|r| r.attr("index"))
         .and_then(|i| i.parse().ok())
-        .ok_or_else(|| format!("the leader {leader} sent no usable <read-index/>"))
+        .ok_or(None)
 }
