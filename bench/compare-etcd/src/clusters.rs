@@ -108,6 +108,30 @@ where
     }
 }
 
+/// Poll `ready(i)` for every running process `i` (not stopped by a kill); one that exited
+/// fails at once with `name(i)`, which also says where its log is.
+async fn wait_running<F, Fut>(
+    procs: &mut [Proc],
+    name: impl Fn(usize) -> String,
+    deadline: Duration,
+    ready: F,
+) -> Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for (i, p) in procs.iter_mut().enumerate() {
+        if p.child.is_none() {
+            continue;
+        }
+        if let Some(status) = p.exited() {
+            bail!("{} exited ({status})", name(i));
+        }
+        poll(deadline, &format!("{} ready", name(i)), || ready(i)).await?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // etcd
 
@@ -190,19 +214,11 @@ impl Etcd {
     /// Every running member answers /health and knows a leader.
     pub async fn wait_ready(&mut self, deadline: Duration) -> Result<()> {
         let dir = self.dir.display().to_string();
-        for i in 0..MEMBERS {
-            if self.procs[i].child.is_none() {
-                continue;
-            }
-            if let Some(status) = self.procs[i].exited() {
-                bail!("etcd member e{} exited ({status}); see {dir}/e{}.log", i + 1, i + 1);
-            }
-            poll(deadline, &format!("etcd member e{} healthy (see {dir}/e{}.log)", i + 1, i + 1), || async move {
-                matches!(http_get(&etcd_host(i), "/health").await, Some((200, b)) if b.contains("\"true\""))
-            })
-            .await?;
-        }
-        Ok(())
+        let name = |i: usize| format!("etcd member e{} (log {dir}/e{}.log)", i + 1, i + 1);
+        wait_running(&mut self.procs, name, deadline, |i| async move {
+            matches!(http_get(&etcd_host(i), "/health").await, Some((200, b)) if b.contains("\"true\""))
+        })
+        .await
     }
 
     /// (this member's id, the leader's id as it sees it, its raft index).
@@ -336,21 +352,11 @@ impl Icroot {
     /// applied up to the leader's commit index).
     pub async fn wait_ready(&mut self, deadline: Duration) -> Result<()> {
         let dir = self.dir.display().to_string();
-        for i in 0..MEMBERS {
-            if self.procs[i].child.is_none() {
-                continue;
-            }
-            if let Some(status) = self.procs[i].exited() {
-                bail!("icroot node {} exited ({status}); see {dir}/nodes/{}/node.log", i + 1, i + 1);
-            }
-            poll(
-                deadline,
-                &format!("icroot node {} ready (see {dir}/nodes/{}/node.log)", i + 1, i + 1),
-                || async move { matches!(http_get(&icroot_admin(i), "/readyz").await, Some((200, _))) },
-            )
-            .await?;
-        }
-        Ok(())
+        let name = |i: usize| format!("icroot node {} (log {dir}/nodes/{}/node.log)", i + 1, i + 1);
+        wait_running(&mut self.procs, name, deadline, |i| async move {
+            matches!(http_get(&icroot_admin(i), "/readyz").await, Some((200, _)))
+        })
+        .await
     }
 
     /// The admin profile (roots, CA) written by `icroot init`.
